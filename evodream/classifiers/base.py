@@ -1,0 +1,87 @@
+"""The one interface every model is used through.
+
+A :class:`Classifier` takes images in [0, 1] shaped (B, C, H, W), applies the model's own
+normalisation, and returns class probabilities from one batched forward pass. It counts every
+image it evaluates, so searches and reports can speak in queries.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import EvodreamError
+
+
+class Classifier:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        *,
+        name: str,
+        class_names: Sequence[str],
+        input_size: int,
+        channels: int,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        channels_last: bool = False,
+        device: str | torch.device = "cpu",
+    ):
+        self.name = name
+        self.class_names = list(class_names)
+        self.input_size = int(input_size)
+        self.channels = int(channels)
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        self.module = module.eval().to(self.device)
+        if channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        shape = (1, self.channels, 1, 1)
+        self._mean = torch.tensor(mean or [0.0] * channels, dtype=torch.float32, device=self.device).view(shape)
+        self._std = torch.tensor(std or [1.0] * channels, dtype=torch.float32, device=self.device).view(shape)
+        self.queries = 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """Bring [0,1] images to the model's channels and size, then normalise them."""
+        if images.dim() != 4:
+            raise EvodreamError(f"images must be shaped (B, C, H, W), got {tuple(images.shape)}")
+        images = images.to(self.device, torch.float32)
+        if images.shape[1] != self.channels:
+            if images.shape[1] == 1:
+                images = images.expand(-1, self.channels, -1, -1)
+            elif self.channels == 1:
+                images = images.mean(dim=1, keepdim=True)
+            else:
+                raise EvodreamError(
+                    f"{self.name} takes {self.channels}-channel images, got {images.shape[1]} channels"
+                )
+        if images.shape[-2:] != (self.input_size, self.input_size):
+            images = F.interpolate(images, size=(self.input_size, self.input_size), mode="bilinear",
+                                   align_corners=False, antialias=images.shape[-1] > self.input_size)
+        images = (images - self._mean) / self._std
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Differentiable logits (gradient ascent uses this); counts the images as queries."""
+        self.queries += images.shape[0]
+        return self.module(self.prepare(images))
+
+    @torch.inference_mode()
+    def log_probs(self, images: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities: ranking by these keeps precision near 100% where float32 probabilities tie."""
+        return torch.log_softmax(self.logits(images).float(), dim=1)
+
+    def probs(self, images: torch.Tensor) -> torch.Tensor:
+        return self.log_probs(images).exp()
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.name!r}, {self.num_classes} classes, {self.channels}x{self.input_size}px)"

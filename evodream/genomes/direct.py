@@ -64,8 +64,12 @@ class DirectEncoding(Encoding):
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.random((n, self.channels, self.size, self.size), dtype=np.float32)
 
-    def mutate(self, population: np.ndarray, rng: np.random.Generator, generation: int = 0, rate=None) -> np.ndarray:
-        return polynomial_mutation(population, rng, self.rate_at(generation) if rate is None else rate, self.eta)
+    def mutate(self, population: np.ndarray, rng: np.random.Generator, generation: int = 0,
+               strength: np.ndarray | None = None) -> np.ndarray:
+        rate = self.rate_at(generation)
+        if strength is not None:
+            rate = np.minimum(rate * np.asarray(strength, dtype=np.float32), 1.0).reshape(-1, 1, 1, 1)
+        return polynomial_mutation(population, rng, rate, self.eta)
 
     def crossover(self, first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return sbx_crossover(first, second, rng, self.eta)

@@ -1,0 +1,42 @@
+"""Tensors to pictures: PNG-ready PIL images and labelled grids."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+
+def to_pil(image: torch.Tensor, size: int | None = None) -> Image.Image:
+    """A (C,H,W) tensor in [0,1] as a PIL image, optionally enlarged (pixel blocks kept sharp)."""
+    array = (image.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    picture = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
+    if size is not None and size != picture.width:
+        picture = picture.resize((size, size), Image.NEAREST if size > picture.width else Image.LANCZOS)
+    return picture
+
+
+def labelled_grid(pictures: Sequence[Image.Image], labels: Sequence[str], columns: int | None = None,
+                  tile: int = 112) -> Image.Image:
+    """Tiles in rows with a caption under each; the picture a person looks at first."""
+    font = ImageFont.load_default()
+    columns = columns or min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))), 10) or 1
+    rows = max(1, math.ceil(len(pictures) / columns))
+    caption = 28
+    sheet = Image.new("RGB", (columns * (tile + 4) + 4, rows * (tile + caption + 4) + 4), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (picture, label) in enumerate(zip(pictures, labels)):
+        x = 4 + (i % columns) * (tile + 4)
+        y = 4 + (i // columns) * (tile + caption + 4)
+        sheet.paste(picture.convert("RGB").resize((tile, tile), Image.NEAREST), (x, y))
+        for line, text in enumerate(label.split("\n")[:2]):
+            draw.text((x + 1, y + tile + 2 + 12 * line), _fit(draw, text, font, tile), fill="black", font=font)
+    return sheet
+
+
+def _fit(draw, text, font, width):
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    return text

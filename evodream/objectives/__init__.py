@@ -1,0 +1,6 @@
+"""Objectives: target confidence and natural-image priors, as batched torch functions."""
+from .confidence import CONFIDENCE_KINDS, confidence_fitness
+from .crops import crop_render_size, ten_crops
+from .objective import Objective, Scores
+
+__all__ = ["CONFIDENCE_KINDS", "confidence_fitness", "crop_render_size", "ten_crops", "Objective", "Scores"]

@@ -1,0 +1,143 @@
+"""A genetic algorithm on DEAP: one population per target class, all evaluated in one call.
+
+The loop is DEAP's: tournament selection, variation through the toolbox, a HallOfFame per
+target and a Logbook with Statistics. Where the textbook loop calls ``evaluate`` once per
+individual, this one renders and scores every invalid individual of every target's population
+in a single batched classifier call, and mutates a whole offspring batch with array operations.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from deap import base, creator, tools
+
+from ..genomes.base import Encoding
+from ..objectives.objective import Objective
+from .base import Elite, Record, python_random_state, restore_python_random, restore_rng, rng_state
+
+if not hasattr(creator, "EvodreamFitness"):
+    creator.create("EvodreamFitness", base.Fitness, weights=(1.0,))
+    # An individual carries its genome and the probability reported for it beside its fitness.
+    creator.create("EvodreamIndividual", object, fitness=creator.EvodreamFitness, genome=None,
+                   confidence=0.0, found_at=0)
+
+
+def _individual(genome):
+    ind = creator.EvodreamIndividual()
+    ind.genome = genome
+    return ind
+
+
+class GeneticAlgorithm:
+    def __init__(self, encoding: Encoding, objective: Objective, rng: np.random.Generator, *,
+                 population_size: int = 10, tournament_size: int = 3, elite_count: int = 1,
+                 crossover_rate: float = 0.0, mutation_rate: float = 1.0, render_size: int | None = None):
+        self.encoding = encoding
+        self.objective = objective
+        self.rng = rng
+        self.population_size = population_size
+        self.elite_count = min(elite_count, population_size)
+        self.crossover_rate = crossover_rate
+        self.mutation_rate = mutation_rate  # chance an offspring is mutated (DEAP's mutpb)
+        self.render_size = render_size
+        self.generation = 0
+        self.evaluations = 0
+        self.toolbox = base.Toolbox()
+        self.toolbox.register("select", tools.selTournament, tournsize=tournament_size)
+        self.toolbox.register("elites", tools.selBest)
+        self.populations: list[list] = [[] for _ in objective.targets]
+        self.halls = [tools.HallOfFame(1) for _ in objective.targets]
+        self.stats = tools.Statistics(lambda ind: ind.confidence)
+        for name, fn in (("max", np.max), ("median", np.median), ("min", np.min)):
+            self.stats.register(name, fn)
+        self.logbook = tools.Logbook()
+
+    # -- one generation ----------------------------------------------------------------------
+    def step(self) -> Record:
+        if self.generation > 0:
+            self.populations = [self._offspring(pop) for pop in self.populations]
+        else:
+            self.populations = [[_individual(g) for g in self.encoding.unstack(
+                self.encoding.random(self.population_size, self.rng))] for _ in self.objective.targets]
+        self._evaluate_invalid()
+        for hall, pop in zip(self.halls, self.populations):
+            hall.update(pop)
+        self.generation += 1
+        record = self.stats.compile([hall[0] for hall in self.halls])
+        self.logbook.record(gen=self.generation, evals=self.evaluations, **record)
+        return Record(self.generation, self.evaluations, self.objective.classifier.queries,
+                      [hall[0].confidence for hall in self.halls])
+
+    def _offspring(self, population: list) -> list:
+        elites = self.toolbox.elites(population, self.elite_count)
+        chosen = self.toolbox.select(population, self.population_size - len(elites))
+        genomes = self.encoding.stack([ind.genome for ind in chosen])
+        if self.crossover_rate > 0:
+            mates = self.encoding.stack([ind.genome for ind in self.toolbox.select(population, len(chosen))])
+            crossed = self.encoding.unstack(self.encoding.crossover(genomes, mates, self.rng))
+            use = self.rng.random(len(chosen)) < self.crossover_rate
+            genomes = self.encoding.stack([c if u else g for c, g, u in
+                                           zip(crossed, self.encoding.unstack(genomes), use)])
+        mutated = self.encoding.unstack(self.encoding.mutate(genomes, self.rng, self.generation))
+        keep = self.rng.random(len(chosen)) >= self.mutation_rate
+        originals = self.encoding.unstack(genomes)
+        children = [_individual(o if k else m) for o, m, k in zip(originals, mutated, keep)]
+        if self.crossover_rate == 0:
+            # An unmutated, uncrossed child is its parent: it keeps the parent's known fitness.
+            for child, parent, k in zip(children, chosen, keep):
+                if k:
+                    child.fitness.values, child.confidence = parent.fitness.values, parent.confidence
+        return list(elites) + children
+
+    def _evaluate_invalid(self) -> None:
+        invalid = [(t, ind) for t, pop in enumerate(self.populations) for ind in pop if not ind.fitness.valid]
+        if not invalid:
+            return
+        images = self.encoding.render(self.encoding.stack([ind.genome for _, ind in invalid]), self.render_size)
+        scores = self.objective.score(images)
+        rows = np.arange(len(invalid))
+        cols = np.array([t for t, _ in invalid])
+        fitness = scores.fitness.numpy()[rows, cols]
+        confidence = scores.confidence.numpy()[rows, cols]
+        for (t, ind), f, c in zip(invalid, fitness, confidence):
+            self.evaluations += 1
+            ind.fitness.values = (float(f),)
+            ind.confidence = float(c)
+            ind.found_at = self.evaluations
+
+    # -- results and checkpoints --------------------------------------------------------------
+    def elites(self) -> list[Elite]:
+        return [Elite(target, hall[0].genome, hall[0].fitness.values[0], hall[0].confidence, hall[0].found_at)
+                for target, hall in zip(self.objective.targets, self.halls) if len(hall)]
+
+    def _dump(self, ind) -> dict:
+        return {"genome": self.encoding.to_json(ind.genome), "fitness": ind.fitness.values[0],
+                "confidence": ind.confidence, "found_at": ind.found_at}
+
+    def _load(self, data: dict):
+        ind = _individual(self.encoding.from_json(data["genome"]))
+        ind.fitness.values = (float(data["fitness"]),)
+        ind.confidence = float(data["confidence"])
+        ind.found_at = int(data["found_at"])
+        return ind
+
+    def state_dict(self) -> dict:
+        return {
+            "generation": self.generation,
+            "evaluations": self.evaluations,
+            "rng": rng_state(self.rng),
+            "python_random": python_random_state(),
+            "populations": [[self._dump(ind) for ind in pop] for pop in self.populations],
+            "halls": [[self._dump(ind) for ind in hall] for hall in self.halls],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generation = int(state["generation"])
+        self.evaluations = int(state["evaluations"])
+        self.rng = restore_rng(state["rng"])
+        restore_python_random(state["python_random"])
+        self.populations = [[self._load(d) for d in pop] for pop in state["populations"]]
+        for hall, saved in zip(self.halls, state["halls"]):
+            hall.clear()
+            hall.update([self._load(d) for d in saved])

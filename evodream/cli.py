@@ -5,6 +5,7 @@ Every problem with the user's input ends as one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -140,6 +141,11 @@ def _render(args) -> int:
     return 0
 
 
+# Subcommands that live in their own modules under evodream/commands/: each has
+# `register(subparsers)`, which adds its parser and sets `handler`.
+COMMAND_MODULES: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="evodream", description="Breed fooling images: pictures a classifier labels with "
                                                   "near-certain confidence while people see noise or patterns.")
@@ -160,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=1024, help="output size in pixels (default 1024)")
     p.add_argument("--out", help="PNG to write (default RUN/renders/<class>-<size>.png)")
     p.set_defaults(handler=_render)
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"evodream.commands.{module}").register(sub, _Parser)
     return parser
 
 

@@ -63,7 +63,7 @@ class EvolveConfig:
     weights: str | None = None
     checkpoint_every: int = 50             # generations between checkpoints
     checkpoint_seconds: float = 60.0       # ... or seconds, whichever comes first
-    priors: dict = field(default_factory=dict)
+    priors: dict = field(default_factory=dict)  # prior name → weight, see objectives/priors.py
 
     def resolved(self) -> "EvolveConfig":
         """A copy with the recipe's defaults filled in where the user left a setting open."""

@@ -85,7 +85,8 @@ class _Session:
                                           input_size=config.input_size, weights=config.weights)
         self.targets = resolve_targets(config.target, self.classifier.class_names)
         self.encoding = build_encoding(config, self.classifier.channels, self.classifier.input_size)
-        self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop)
+        self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop,
+                                   priors=config.priors)
         self.search = build_search(config, self.encoding, self.objective, seed_everything(config.seed))
 
     def manifest(self) -> dict:

@@ -9,6 +9,7 @@ import torch
 from ..classifiers.base import Classifier
 from .confidence import confidence_fitness
 from .crops import ten_crops
+from .priors import parse_priors, prior_terms
 
 
 @dataclass
@@ -21,15 +22,16 @@ class Scores:
 
 class Objective:
     def __init__(self, classifier: Classifier, targets: Sequence[int], *, kind: str = "log_prob",
-                 ten_crop: bool = False):
+                 ten_crop: bool = False, priors: dict | str | None = None):
         self.classifier = classifier
         self.targets = list(targets)
         self._targets = torch.tensor(self.targets, dtype=torch.long, device=classifier.device)
         self.kind = kind
         self.ten_crop = ten_crop
+        self.priors = parse_priors(priors)
 
     def settings(self) -> dict:
-        return {"confidence": self.kind, "ten_crop": self.ten_crop}
+        return {"confidence": self.kind, "ten_crop": self.ten_crop, "priors": self.priors}
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Logits per image (log of the crop-averaged softmax when ten_crop is on)."""
@@ -41,9 +43,16 @@ class Objective:
         # Average probabilities, not logits, as the paper did; a log keeps it a valid logit vector.
         return torch.logsumexp(log_probs, dim=0) - torch.log(torch.tensor(10.0))
 
+    def evaluate(self, images: torch.Tensor) -> Scores:
+        """Fitness (confidence + weighted priors) and confidence; differentiable, for gradient ascent."""
+        logits = self.logits(images)
+        fitness = confidence_fitness(logits, self._targets, self.kind)
+        if self.priors:
+            fitness = fitness + prior_terms(images.to(fitness.device), self.priors).unsqueeze(1)
+        return Scores(fitness, torch.softmax(logits.float(), dim=1)[:, self._targets])
+
     def score(self, images: torch.Tensor) -> Scores:
+        """The same without gradients, on the CPU: what evolution uses."""
         with torch.inference_mode():
-            logits = self.logits(images)
-            fitness = confidence_fitness(logits, self._targets, self.kind)
-            confidence = torch.softmax(logits.float(), dim=1)[:, self._targets]
-        return Scores(fitness.cpu(), confidence.cpu())
+            scores = self.evaluate(images)
+        return Scores(scores.fitness.cpu(), scores.confidence.cpu())

@@ -1,0 +1,231 @@
+import os
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from evodream.classifiers import torchvision_models
+from evodream.classifiers.lenet import mnist_split
+from evodream.classifiers.registry import load_classifier, resolve_targets
+from evodream.errors import EvodreamError
+from evodream.photos import load_image, photo
+
+TESTS = Path(__file__).parent
+CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
+COFFEE = {"espresso", "cup", "coffee mug"}
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return load_classifier("lenet-mnist")
+
+
+@pytest.fixture(scope="module")
+def effnet():
+    return load_classifier("efficientnet-lite0")
+
+
+def test_lenet_heldout_accuracy(lenet):
+    _, (x, y) = mnist_split()
+    accuracy = (lenet.probs(x).argmax(1) == y).float().mean().item()
+    assert accuracy >= 0.96
+
+
+def test_probs_sum_to_one_and_queries_counted(lenet, effnet):
+    for clf, batch in ((lenet, torch.rand(5, 1, 28, 28)), (effnet, torch.rand(3, 3, 224, 224))):
+        before = clf.queries
+        p = clf.probs(batch)
+        assert p.shape == (len(batch), clf.num_classes)
+        assert torch.allclose(p.sum(1), torch.ones(len(batch)), atol=1e-5)
+        assert clf.queries == before + len(batch)
+    assert effnet.num_classes == 1000 and effnet.input_size == 224
+
+
+def test_efficientnet_is_quiet(effnet, capsys):
+    effnet.probs(torch.rand(1, 3, 224, 224))
+    assert capsys.readouterr().out == ""
+
+
+def test_efficientnet_knows_photos(effnet):
+    images = torch.cat([photo("chelsea", 224), photo("coffee", 224)])
+    assert images.shape == (2, 3, 224, 224) and 0 <= images.min() and images.max() <= 1
+    top = [effnet.class_names[i] for i in effnet.probs(images).argmax(1).tolist()]
+    assert top[0] in CATS
+    assert top[1] in COFFEE
+
+
+def test_efficientnet_gradients_reach_input(effnet):
+    x = torch.rand(1, 3, 224, 224, requires_grad=True)
+    effnet.logits(x)[0, 0].backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_photo_and_load_image(tmp_path):
+    from PIL import Image
+
+    grey = photo("camera", 32, channels=1)
+    assert grey.shape == (1, 1, 32, 32)
+    with pytest.raises(EvodreamError, match="did you mean 'chelsea'"):
+        photo("chelsee", 32)
+    Image.new("RGBA", (40, 20), (255, 0, 0, 255)).save(tmp_path / "red.png")
+    img = load_image(tmp_path / "red.png", 16, 3)
+    assert img.shape == (1, 3, 16, 16)
+    assert torch.allclose(img[0, :, 8, 8], torch.tensor([1.0, 0.0, 0.0]))
+    assert load_image(tmp_path / "red.png", 16, 1).shape == (1, 1, 16, 16)
+    (tmp_path / "notes.txt").write_text("not an image")
+    for bad in ("notes.txt", "missing.png", "."):
+        with pytest.raises(EvodreamError) as info:
+            load_image(tmp_path / bad, 16, 3)
+        assert "\n" not in str(info.value)
+
+
+def test_unknown_model():
+    with pytest.raises(EvodreamError, match="did you mean 'lenet-mnist'"):
+        load_classifier("lenet-mnst")
+
+
+def test_resolve_targets():
+    names = ["tabby", "Egyptian cat", "espresso"]
+    assert resolve_targets("all", names) == [0, 1, 2]
+    assert resolve_targets("2", names) == [2]
+    assert resolve_targets([1, 0], names) == [1, 0]
+    assert resolve_targets("EGYPTIAN CAT, espresso", names) == [1, 2]
+    with pytest.raises(EvodreamError, match="Did you mean 'espresso'"):
+        resolve_targets("expresso", names)
+    with pytest.raises(EvodreamError, match="out of range"):
+        resolve_targets("7", names)
+
+
+# --- torchvision -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resnet18_state(tmp_path_factory):
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=1000).eval()
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
+    torch.save(model.state_dict(), path)
+    return path, model
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    assert torch.hub.get_dir() == str(tmp_path / "torch" / "hub")
+
+    def offline(entry):
+        raise urllib.error.URLError("no network in tests")
+
+    monkeypatch.setattr(torchvision_models, "_download", offline)
+    return Path(torch.hub.get_dir())
+
+
+def _same_logits(clf, model):
+    x = torch.rand(2, 3, clf.input_size, clf.input_size)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(clf.logits(x), model((x - mean) / std), atol=1e-4)
+
+
+def test_torchvision_weights_file(resnet18_state, hub_dir):
+    path, model = resnet18_state
+    clf = load_classifier("torchvision:resnet18", weights=str(path))
+    assert clf.num_classes == 1000 and clf.input_size == 224 and clf.class_names[0] == "tench"
+    _same_logits(clf, model)
+
+
+def test_torchvision_cache(resnet18_state, hub_dir):
+    import torchvision
+
+    path, model = resnet18_state
+    url = torchvision.models.ResNet18_Weights.DEFAULT.url
+    cached = hub_dir / "checkpoints" / os.path.basename(url)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(path.read_bytes())
+    _same_logits(load_classifier("torchvision:ResNet18"), model)
+
+
+def test_torchvision_offline_error(hub_dir):
+    with pytest.raises(EvodreamError) as info:
+        load_classifier("torchvision:resnet18")
+    message = str(info.value)
+    assert str(hub_dir / "checkpoints" / "resnet18-f37072fd.pth") in message
+    assert "--weights" in message and "\n" not in message
+
+
+def test_torchvision_bad_inputs(tmp_path, hub_dir):
+    with pytest.raises(EvodreamError, match="did you mean 'resnet50'"):
+        load_classifier("torchvision:resnet05")
+    with pytest.raises(EvodreamError, match="does not exist"):
+        load_classifier("torchvision:resnet18", weights=str(tmp_path / "nope.pth"))
+    wrong = tmp_path / "wrong.pth"
+    torch.save(nn.Linear(2, 2).state_dict(), wrong)
+    with pytest.raises(EvodreamError, match="does not fit"):
+        load_classifier("torchvision:resnet18", weights=str(wrong))
+
+
+# --- custom models -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_custom_torchscript(tiny_on_path, tmp_path):
+    import tiny_models
+
+    model = torch.jit.script(tiny_models.make_tiny())
+    path = tmp_path / "tiny.ts"
+    model.save(str(path))
+    clf = load_classifier(str(path), input_size=8)
+    assert clf.channels == 1 and clf.class_names == ["0", "1", "2"]
+    classes = tmp_path / "classes.txt"
+    classes.write_text("ant\nbee\n\ncat\n")
+    clf = load_classifier(str(path), input_size=8, classes_file=str(classes))
+    assert clf.class_names == ["ant", "bee", "cat"]
+    x = torch.rand(4, 1, 8, 8)
+    assert clf.queries == 0
+    with torch.no_grad():
+        assert torch.allclose(clf.logits(x), model(x), atol=1e-6)  # no normalisation
+    assert clf.queries == 4
+
+
+def test_custom_function(tiny_on_path, tmp_path):
+    clf = load_classifier("tiny_models:make_rgb", input_size=16)
+    assert clf.channels == 3 and clf.num_classes == 5
+    assert torch.allclose(clf.probs(torch.rand(2, 3, 16, 16)).sum(1), torch.ones(2))
+    classes = tmp_path / "classes.txt"
+    classes.write_text("\n".join("abcde") + "\n")
+    clf = load_classifier("tiny_models:make_rgb", input_size=16, classes_file=str(classes))
+    assert clf.class_names == list("abcde")
+    assert load_classifier("tiny_models:make_tiny", input_size=8).channels == 1
+
+
+def test_custom_errors(tiny_on_path, tmp_path):
+    cases = {
+        "no_such_module_xyz:make": "no module named",
+        "tiny_models:make_tiyn": "did you mean 'make_tiny'",
+        "tiny_models:not_a_model": "not a torch.nn.Module",
+        str(tmp_path / "missing.pt"): "does not exist",
+    }
+    for spec, pattern in cases.items():
+        with pytest.raises(EvodreamError, match=pattern):
+            load_classifier(spec, input_size=8)
+    with pytest.raises(EvodreamError, match="--input-size"):
+        load_classifier("tiny_models:make_tiny")
+    with pytest.raises(EvodreamError, match="has 5 names but .* outputs 3"):
+        classes = tmp_path / "classes.txt"
+        classes.write_text("\n".join("abcde"))
+        load_classifier("tiny_models:make_tiny", input_size=8, classes_file=str(classes))
+    not_script = tmp_path / "state.pt"
+    torch.save({"w": torch.zeros(1)}, not_script)
+    with pytest.raises(EvodreamError, match="not a TorchScript model"):
+        load_classifier(str(not_script), input_size=8)

@@ -22,7 +22,8 @@ from .errors import EvodreamError
 from .genomes import ENCODINGS, Encoding
 from .images import labelled_grid, to_pil
 from .objectives import Objective, crop_render_size
-from .runs import RunFolder
+from .milestones import REACHED, Milestones
+from .runs import RunFolder, write_json
 from .search.ga import GeneticAlgorithm
 from .search.map_elites import MapElites
 
@@ -88,6 +89,10 @@ class _Session:
         self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop,
                                    priors=config.priors)
         self.search = build_search(config, self.encoding, self.objective, seed_everything(config.seed))
+        # Per-target first evaluation at 99% / 99.99% (reached.json); None when a resumed run's
+        # checkpoint predates it, as earlier first-reach counts cannot be recovered then.
+        self.milestones: Milestones | None = Milestones(
+            self.targets, [self.classifier.class_names[t] for t in self.targets])
 
     def manifest(self) -> dict:
         return {"kind": "evolve", "config": self.config.to_dict(), "seed": self.config.seed,
@@ -126,6 +131,10 @@ def resume(out: str | Path, overrides: dict | None = None, *, progress: bool = T
             session.search.load_state_dict(checkpoint["search"])
             session.classifier.queries = int(checkpoint["queries"])
             elapsed = float(checkpoint["wall_seconds"])
+            if "milestones" in checkpoint:
+                session.milestones.load_state_dict(checkpoint["milestones"])
+            else:
+                session.milestones = None
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise EvodreamError(f"{run.path / 'checkpoint.json'} is corrupt ({exc.__class__.__name__}: {exc}); "
                                 "start a new run") from None
@@ -164,6 +173,8 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
         row = record.row()
         row["wall_seconds"] = round(seconds, 3)
         pending_rows.append(row)
+        if session.milestones is not None:
+            session.milestones.update(record.confidences, record.evaluations, record.queries)
         bar.update(record.evaluations - bar.n)
         bar.set_postfix_str(f"gen {record.generation} best {row['best']:.4f} median {row['median']:.4f} "
                             f"min {row['min']:.4f}", refresh=False)
@@ -189,8 +200,13 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
 def _checkpoint(session: _Session, run: RunFolder, rows: list[dict], seconds: float) -> None:
     # Metrics first, then the checkpoint: a crash between the two leaves rows the resume truncates.
     run.append_metrics(rows)
-    run.save_checkpoint({"search": session.search.state_dict(), "queries": session.classifier.queries,
-                         "wall_seconds": seconds})
+    state = {"search": session.search.state_dict(), "queries": session.classifier.queries,
+             "wall_seconds": seconds}
+    if session.milestones is not None:
+        milestones = session.milestones.to_json()
+        write_json(run.path / REACHED, milestones)
+        state["milestones"] = milestones
+    run.save_checkpoint(state)
 
 
 def write_elites(session: _Session, run: RunFolder, preview_size: int = 112) -> None:

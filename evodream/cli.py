@@ -112,21 +112,27 @@ def _classes(args) -> int:
     return 0
 
 
+def _run_target(manifest: dict, wanted: str | None) -> tuple[int, str]:
+    """The (class index, name) of a run's target given by name or class index; the first by default."""
+    targets = list(zip(manifest.get("targets", []), manifest.get("target_names", [])))
+    if not targets:
+        raise EvodreamError("the run's manifest lists no targets: the run is corrupt")
+    if wanted is None:
+        return targets[0]
+    for index, name in targets:
+        if wanted.strip().lower() == name.lower() or wanted.strip() == str(index):
+            return index, name
+    shown = ", ".join(repr(n) for _, n in targets[:8]) + (", ..." if len(targets) > 8 else "")
+    raise EvodreamError(f"{wanted!r} is not a target of this run: choose one of {shown}")
+
+
 def _render(args) -> int:
-    from .classifiers.registry import resolve_targets
     from .evolve import encoding_of_run
     from .images import to_pil
     from .runs import RunFolder, read_json
 
     run = RunFolder.open(args.run, kind="evolve")
-    manifest = run.manifest
-    names = manifest.get("target_names", [])
-    indices = manifest.get("targets", [])
-    by_name = {}
-    for index, name in zip(indices, names):
-        by_name[name] = index
-    wanted = resolve_targets(args.class_name, names)[0] if args.class_name else 0
-    index, name = indices[wanted], names[wanted]
+    index, name = _run_target(run.manifest, args.class_name)
     path = run.elite_stem(index, name).with_suffix(".json")
     if not path.exists():
         raise EvodreamError(f"{run.path} has no elite for {name!r} yet: let the run finish or --resume it")

@@ -17,19 +17,22 @@ from .base import Encoding
 
 
 def polynomial_mutation(x: np.ndarray, rng: np.random.Generator, rate, eta: float) -> np.ndarray:
-    """Bounded polynomial mutation in [0,1] of every gene with probability `rate`.
+    """Bounded polynomial mutation in [0,1] of every gene with probability `rate`; returns a copy.
 
     `rate` may be a scalar or an array broadcastable to x (one rate per genome, for adaptive schemes).
+    Only the chosen genes (a tenth, at the paper's rate) go through the arithmetic.
     """
-    u = rng.random(x.shape, dtype=np.float32)
-    chosen = rng.random(x.shape, dtype=np.float32) < rate
+    chosen = np.flatnonzero(rng.random(x.shape, dtype=np.float32) < rate)
+    out = np.array(x, dtype=np.float32, copy=True)
+    flat = out.reshape(-1)
+    genes = flat[chosen]
+    u = rng.random(len(chosen), dtype=np.float32)
     power = 1.0 / (eta + 1.0)
-    low = u < 0.5
     # Deb's formula, with the distance to each bound so steps never leave [0, 1].
-    below = (2 * u + (1 - 2 * u) * (1 - x) ** (eta + 1)) ** power - 1
-    above = 1 - (2 * (1 - u) + 2 * (u - 0.5) * x ** (eta + 1)) ** power
-    step = np.where(low, below, above)
-    return np.clip(np.where(chosen, x + step, x), 0.0, 1.0).astype(np.float32)
+    below = (2 * u + (1 - 2 * u) * (1 - genes) ** (eta + 1)) ** power - 1
+    above = 1 - (2 * (1 - u) + 2 * (u - 0.5) * genes ** (eta + 1)) ** power
+    flat[chosen] = np.clip(genes + np.where(u < 0.5, below, above), 0.0, 1.0)
+    return out
 
 
 def sbx_crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, eta: float = 15.0) -> np.ndarray:

@@ -1,0 +1,154 @@
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from evodream.cli import main
+
+
+def _run(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _metrics(folder):
+    with open(folder / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_small_run_writes_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = _run(["evolve", "--target", "3,7", "--generations", "20", "--goal", "none",
+                            "--seed", "1", "--out", str(out), "--quiet"], capsys)
+    assert code == 0 and "20 generations" in stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["seed"] == 1 and manifest["targets"] == [3, 7]
+    assert manifest["versions"]["torch"] and manifest["model"]["name"] == "lenet-mnist"
+    rows = _metrics(out)
+    assert [int(r["generation"]) for r in rows] == list(range(1, 21))
+    assert int(rows[-1]["evaluations"]) == 200
+    elites = sorted(p.name for p in (out / "elites").iterdir())
+    assert elites == ["0003-3.json", "0003-3.png", "0007-7.json", "0007-7.png"]
+    record = json.loads((out / "elites" / "0003-3.json").read_text())
+    assert 0 <= record["confidence"] <= 1 and record["genome"]["encoding"] == "direct"
+    assert (out / "elites.png").stat().st_size > 0 and (out / "checkpoint.json").exists()
+
+
+def test_resume_continues_the_generation_count(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["evolve", "--encoding", "cppn", "--target", "1", "--generations", "10", "--goal", "none",
+                 "--out", str(out), "--checkpoint-every", "5", "--quiet"], capsys)[0] == 0
+    first = _metrics(out)
+    code, stdout, _ = _run(["evolve", "--resume", str(out), "--generations", "25", "--quiet"], capsys)
+    assert code == 0 and "25 generations" in stdout
+    rows = _metrics(out)
+    assert [int(r["generation"]) for r in rows] == list(range(1, 26))
+    assert rows[:10] == first
+    assert int(rows[-1]["evaluations"]) > int(first[-1]["evaluations"])
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, capsys):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    base = ["evolve", "--target", "all", "--goal", "none", "--seed", "5", "--checkpoint-every", "10", "--quiet"]
+    _run(base + ["--generations", "40", "--out", str(whole)], capsys)
+    _run(base + ["--generations", "20", "--out", str(split)], capsys)
+    _run(["evolve", "--resume", str(split), "--generations", "40", "--quiet"], capsys)
+    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
+    assert drop_time(_metrics(whole)) == drop_time(_metrics(split))
+    for name in ("0000-0.json", "0009-9.json"):
+        assert (whole / "elites" / name).read_text() == (split / "elites" / name).read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "lenet-mnst"], "did you mean 'lenet-mnist'"),
+    (["--target", "seven"], "unknown class 'seven'"),
+    (["--target", "12"], "out of range"),
+    (["--encoding", "pixels"], "unknown encoding 'pixels'"),
+    (["--algorithm", "mapelites"], "did you mean 'map-elites'"),
+    (["--population", "0"], "population must be positive"),
+    (["--max-evals", "-5"], "max-evals must be positive"),
+    (["--mutation-rate", "1.5"], "between 0 and 1"),
+    (["--generations", "many"], "invalid int value"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    code, _, err = _run(["evolve", "--out", str(out), "--quiet", "--generations", "2"] + args, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("evodream: error:") and message in err
+    assert not out.exists()
+
+
+def test_config_file_keys_are_checked(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('model = "lenet-mnist"\npopulaton = 20\n')
+    code, _, err = _run(["evolve", "--config", str(config), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "unknown config key 'populaton'" in err and "did you mean 'population'" in err
+    config.write_text("model = [unclosed\n")
+    code, _, err = _run(["evolve", "--config", str(config), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "not valid TOML" in err and err.count("\n") == 1
+
+
+def test_config_file_values_and_flag_overrides(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('[evolve]\ntarget = [2, 5]\ngenerations = 3\ngoal = 0.5\npopulation = 4\n')
+    out = tmp_path / "r"
+    assert _run(["evolve", "--config", str(config), "--population", "6", "--out", str(out), "--quiet"], capsys)[0] == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["targets"] == [2, 5] and manifest["config"]["population"] == 6
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    _run(["evolve", "--target", "1", "--generations", "2", "--out", str(out), "--quiet"], capsys)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    code, _, err = _run(["evolve", "--target", "1", "--generations", "2", "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+    assert before == {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), "not an evodream run"),
+    (lambda p: (p.mkdir(), (p / "manifest.json").write_text("{not json")), "corrupt"),
+    (lambda p: None, "is not a folder"),
+])
+def test_bad_resume_folders(tmp_path, capsys, make, message):
+    folder = tmp_path / "x"
+    make(folder)
+    code, _, err = _run(["evolve", "--resume", str(folder)], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path, capsys):
+    out = tmp_path / "run"
+    _run(["evolve", "--target", "1", "--generations", "2", "--out", str(out), "--quiet"], capsys)
+    (out / "checkpoint.json").write_text('{"search": {"generation": "x"}}')
+    code, _, err = _run(["evolve", "--resume", str(out), "--generations", "4"], capsys)
+    assert code == 2 and "checkpoint.json is corrupt" in err
+
+
+def test_models_and_classes_listing(capsys):
+    code, stdout, _ = _run(["models"], capsys)
+    assert code == 0 and "lenet-mnist" in stdout and "efficientnet-lite0" in stdout
+    code, stdout, _ = _run(["classes", "lenet-mnist", "--search", "7"], capsys)
+    assert code == 0 and stdout.split() == ["7", "7"]
+
+
+def test_render_a_cppn_champion_large(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "run"
+    _run(["evolve", "--encoding", "cppn", "--target", "4", "--generations", "3", "--out", str(out), "--quiet"], capsys)
+    code, stdout, _ = _run(["render", str(out), "--class", "4", "--size", "256"], capsys)
+    assert code == 0 and Image.open(stdout.strip()).size == (256, 256)
+    code, _, err = _run(["render", str(out), "--class", "4", "--size", "256"], capsys)
+    assert code == 2 and "exists" in err
+
+
+def test_the_installed_command_exits_2_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "evodream.cli", "evolve", "--model", "nope", "--out",
+                             str(tmp_path / "r")], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0

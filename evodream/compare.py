@@ -1,0 +1,161 @@
+"""Run several methods on the same model, targets, seed and evaluation budget, then report them.
+
+This is the Python API behind ``evodream compare``::
+
+    from evodream.compare import compare
+    result = compare("runs/cmp", model="lenet-mnist", targets="all", budget=20_000, seed=0)
+
+Each method is one run folder under ``OUT/runs/<method>``; the report goes to ``OUT/report``.
+A method whose folder already holds a finished run with the same settings is reused, an
+unfinished one is resumed, so an interrupted comparison continues where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .config import EvolveConfig, validate
+from .errors import EvodreamError
+from .evolve import evolve, resume
+from .runs import MANIFEST, SUMMARY, RunFolder
+
+# Base methods as EvolveConfig settings; "ascent" (gradient ascent) is added when evodream.ascend exists.
+EVOLVE_METHODS = {
+    "map-elites-direct": {"algorithm": "map-elites", "encoding": "direct"},
+    "map-elites-cppn": {"algorithm": "map-elites", "encoding": "cppn"},
+    "ga-cppn": {"algorithm": "ga", "encoding": "cppn"},
+}
+ASCENT = "ascent"
+PRIOR_SUFFIX = "+priors"
+# Settings that change how a run is executed but not what it computes: a reused run may differ in them.
+EXECUTION_KEYS = {"threads", "device", "checkpoint_every", "checkpoint_seconds"}
+
+
+def ascent_available() -> bool:
+    return importlib.util.find_spec("evodream.ascend") is not None
+
+
+def default_priors() -> str | None:
+    """The prior set the `+priors` variants use: the objectives package's default, when it has one."""
+    from .objectives import priors
+
+    spec = getattr(priors, "DEFAULT_PRIORS", None)
+    if isinstance(spec, dict):
+        spec = ",".join(f"{k}={v:g}" for k, v in spec.items())
+    return spec or None
+
+
+def available_methods(with_priors: bool) -> list[str]:
+    base = list(EVOLVE_METHODS) + ([ASCENT] if ascent_available() else [])
+    return base + ([m + PRIOR_SUFFIX for m in base] if with_priors else [])
+
+
+def parse_methods(text: str | None, with_priors: bool) -> list[str]:
+    known = available_methods(with_priors=True)
+    if not text:
+        return available_methods(with_priors)
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    for method in methods:
+        if method not in known:
+            hint = "" if ascent_available() or not method.startswith(ASCENT) else \
+                " (gradient ascent needs evodream.ascend, which this install lacks)"
+            raise EvodreamError(f"unknown method {method!r}{hint}: choose from {', '.join(known)}")
+    if len(set(methods)) != len(methods):
+        raise EvodreamError("a method is listed twice in --methods: list each once")
+    return methods
+
+
+@dataclass
+class CompareResult:
+    out: Path
+    runs: dict              # method → run folder
+    reused: list            # methods whose finished runs were reused
+    report: object          # evodream.report.Report
+
+
+def evolve_config(method: str, *, model: str, targets: str, budget: int, seed: int, goal: float | None,
+                  priors: str | None, threads: int | None) -> EvolveConfig:
+    base = method.removesuffix(PRIOR_SUFFIX)
+    settings = dict(EVOLVE_METHODS[base], model=model, target=targets, seed=seed, max_evals=budget, goal=goal,
+                    threads=threads)
+    if method.endswith(PRIOR_SUFFIX):
+        from .objectives.priors import parse_priors
+
+        settings["priors"] = parse_priors(priors)
+    return validate(dataclasses.replace(EvolveConfig(), **settings).resolved())
+
+
+def _same_settings(saved: dict, wanted: dict) -> bool:
+    keys = (set(saved) | set(wanted)) - EXECUTION_KEYS
+    return all(saved.get(k) == wanted.get(k) for k in keys)
+
+
+def _run_evolve(config: EvolveConfig, folder: Path, progress: bool) -> bool:
+    """Run, resume or reuse one evolution run; True when a finished run was reused."""
+    if (folder / MANIFEST).exists():
+        manifest = RunFolder.open(folder, kind="evolve").manifest
+        if not _same_settings(manifest.get("config", {}), config.to_dict()):
+            raise EvodreamError(f"{folder} holds a run with other settings: give compare a new --out, "
+                                "or delete that folder")
+        if (folder / SUMMARY).exists():
+            return True
+        resume(folder, progress=progress)
+        return False
+    evolve(config, folder, progress=progress)
+    return False
+
+
+def _run_ascent(method: str, folder: Path, *, model: str, targets: str, budget: int, seed: int,
+                goal: float | None, priors: str | None, threads: int | None, progress: bool) -> bool:
+    from . import ascend  # gradient ascent lives in its own module; see ascent_available()
+
+    return ascend.run_for_compare(folder, model=model, targets=targets, budget=budget, seed=seed, goal=goal,
+                                  priors=priors if method.endswith(PRIOR_SUFFIX) else None, threads=threads,
+                                  progress=progress)
+
+
+def compare(out: str | Path, *, model: str = "lenet-mnist", targets: str = "all", budget: int = 20_000,
+            seed: int = 0, methods: list[str] | None = None, priors: str | None = "default",
+            goal: float | None = 0.9999, threads: int | None = None, progress: bool = True,
+            title: str | None = None) -> CompareResult:
+    """Run every method into ``out/runs/<method>`` and write the report to ``out/report``."""
+    from .report import write_report
+
+    if budget <= 0:
+        raise EvodreamError(f"--budget must be a positive number of evaluations, got {budget}")
+    if priors == "default":
+        priors = default_priors()
+    methods = methods or available_methods(with_priors=priors is not None)
+    if any(m.endswith(PRIOR_SUFFIX) for m in methods) and not priors:
+        raise EvodreamError("the +priors methods need a prior set: pass --priors NAME=WEIGHT,... "
+                            "(this install has no default set)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EvodreamError(f"{out} is a file: give --out a folder name")
+    if out.is_dir() and any(p.name not in ("runs", "report") for p in out.iterdir()):
+        raise EvodreamError(f"{out} holds other files than an earlier comparison's runs/ and report/: "
+                            "choose a new --out")
+    common = dict(model=model, targets=targets, budget=budget, seed=seed, goal=goal, threads=threads)
+    # Build every config first, so a bad setting fails before any method runs.
+    configs = {m: evolve_config(m, priors=priors, **common) for m in methods if not m.startswith(ASCENT)}
+    runs, reused = {}, []
+    for method in methods:
+        folder = out / "runs" / method
+        if progress:
+            tqdm.write(f"== {method} -> {folder}")
+        if method.startswith(ASCENT):
+            was_reused = _run_ascent(method, folder, priors=priors, progress=progress, **common)
+        else:
+            was_reused = _run_evolve(configs[method], folder, progress)
+        if was_reused:
+            reused.append(method)
+            if progress:
+                tqdm.write(f"   {folder} already holds this finished run: reusing it")
+        runs[method] = folder
+    title = title or f"evodream compare: {model}, targets {targets}, budget {budget:,} evaluations, seed {seed}"
+    report = write_report(list(runs.values()), out / "report", title=title)
+    return CompareResult(out, runs, reused, report)

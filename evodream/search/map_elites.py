@@ -19,6 +19,7 @@ from ..objectives.objective import Objective
 from .base import Elite, Record, restore_rng, rng_state
 
 PARENT_SELECTIONS = ("focus", "uniform")
+MIN_STRENGTH, MAX_STRENGTH = 0.02, 5.0
 
 
 class MapElites:
@@ -90,7 +91,9 @@ class MapElites:
         ups = np.bincount(cells, weights=success, minlength=len(self.strength))
         downs = np.bincount(cells, weights=~success, minlength=len(self.strength))
         self.strength *= 1.5 ** (ups - downs / 4)
-        np.clip(self.strength, 0.02, 5.0, out=self.strength)
+        # A cell whose steps have shrunk to nothing is stuck on a local peak: start it wide again.
+        self.strength[self.strength < MIN_STRENGTH] = 1.0
+        np.minimum(self.strength, MAX_STRENGTH, out=self.strength)
 
     def _insert(self, children, fitness: np.ndarray, confidence: np.ndarray) -> None:
         best = fitness.argmax(axis=0)

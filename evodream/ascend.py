@@ -1,0 +1,271 @@
+"""Gradient-ascent runs: the baseline evolution is compared against, in the same run-folder format.
+
+This is the Python API behind ``evodream ascend``::
+
+    from evodream.ascend import AscendConfig, ascend
+    result = ascend(AscendConfig(model="lenet-mnist", target="all"), "runs/mnist-ascent")
+
+The run folder is the one evolution writes (see runs.py), with ``"kind": "ascend"`` in its
+manifest, so reports read both alike. What the columns of metrics.csv mean for ascent:
+
+- ``generation``  — the optimisation step;
+- ``evaluations`` — images passed forward *and backward* so far: one per target still below the
+  goal per step (finished targets are frozen). A forward+backward pass costs about three
+  forward passes, so compare ``wall_seconds`` too when comparing with evolution;
+- ``queries``     — images the classifier evaluated (``evaluations`` times 10 with ``ten_crop``,
+  plus the views the ``robust`` prior adds);
+- ``best`` / ``median`` / ``min`` / ``reached_*`` — over each target's best image so far.
+
+Each elite is stored as a direct genome (``DirectEncoding.to_json``: the exact float pixels), so
+it can be re-scored like an evolved one. There is no checkpoint: runs take minutes, not days.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .classifiers import load_classifier, resolve_targets
+from .errors import EvodreamError
+from .evolve import seed_everything, write_elites
+from .genomes import DirectEncoding
+from .milestones import REACHED, Milestones
+from .objectives import CONFIDENCE_KINDS, Objective, crop_render_size
+from .runs import MANIFEST, SUMMARY, RunFolder, write_json
+from .search.ascent import AscentSettings, GradientAscent
+from .search.imageparam import PARAMETERISATIONS
+
+INITS = ("noise", "grey")
+METRICS_FLUSH_SECONDS = 2.0
+# With the Fourier parameterisation, "noise" is a random spectrum of this standard deviation:
+# faint noise around mid-grey (a unit spectrum would saturate the sigmoid).
+FOURIER_NOISE = 0.3
+
+
+@dataclass
+class AscendConfig:
+    model: str = "lenet-mnist"
+    target: str = "all"
+    seed: int = 0
+    steps: int | None = 300                # stop after this many steps
+    max_evals: int | None = None           # ... or this many forward+backward image passes
+    goal: float | None = 0.9999            # freeze a target at this confidence; stop when all are there
+    init: str = "noise"                    # noise, grey, or the path of an image file
+    param: str = "pixel"                   # pixel or fourier
+    lr: float = 0.05
+    decay: float = 0.001
+    blur_every: int = 4
+    blur_sigma: float = 0.3
+    norm_clip: float = 0.0
+    contrib_clip: float = 0.0
+    jitter: int = 0
+    confidence: str = "log_prob"
+    ten_crop: bool = False
+    priors: dict = field(default_factory=dict)
+    batch_size: int = 64
+    device: str = "cpu"
+    threads: int | None = None
+    classes_file: str | None = None
+    input_size: int | None = None
+    weights: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def ascent_settings(self) -> AscentSettings:
+        names = {f.name for f in dataclasses.fields(AscentSettings)}
+        return AscentSettings(**{k: v for k, v in self.to_dict().items() if k in names})
+
+
+@dataclass
+class AscendResult:
+    run: RunFolder
+    steps: int
+    evaluations: int
+    queries: int
+    wall_seconds: float
+    confidences: dict          # class name → best confidence
+    reached_at: dict           # class name → step at which it reached the goal (None: never)
+    target_queries: dict       # class name → classifier queries spent on that class's image
+    stop_reason: str
+
+
+FIELDS = {f.name for f in dataclasses.fields(AscendConfig)}
+
+
+def config_from(values: dict, base: AscendConfig | None = None) -> AscendConfig:
+    """A config from a mapping of settings (dashes or underscores), rejecting unknown keys."""
+    changes = {}
+    for key, value in values.items():
+        key = key.replace("-", "_")
+        if key not in FIELDS:
+            hint = difflib.get_close_matches(key, FIELDS, n=1)
+            raise EvodreamError(f"unknown ascend setting {key!r}" + (f": did you mean {hint[0]!r}?" if hint else ""))
+        changes[key] = value
+    return dataclasses.replace(base or AscendConfig(), **changes)
+
+
+def validate(config: AscendConfig) -> AscendConfig:
+    from .objectives.priors import parse_priors
+
+    def choose(name, value, choices):
+        if value not in choices:
+            raise EvodreamError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+
+    choose("param", config.param, PARAMETERISATIONS)
+    choose("confidence", config.confidence, CONFIDENCE_KINDS)
+    for name in ("steps", "max_evals", "batch_size", "threads", "input_size"):
+        value = getattr(config, name)
+        if value is not None and value <= 0:
+            raise EvodreamError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if not config.lr > 0:
+        raise EvodreamError(f"--lr must be positive, got {config.lr}")
+    if not 0 <= config.decay < 1:
+        raise EvodreamError(f"--decay must be in [0, 1): the share of the distance to the mean colour removed "
+                            f"per step, got {config.decay}")
+    if config.blur_every < 0 or config.blur_sigma < 0 or config.jitter < 0:
+        raise EvodreamError("--blur-every, --blur-sigma and --jitter must be >= 0 (0 turns them off)")
+    for name in ("norm_clip", "contrib_clip"):
+        value = getattr(config, name)
+        if not 0 <= value < 100:
+            raise EvodreamError(f"--{name.replace('_', '-')} is a percentile of pixels to reset: give 0 to <100, "
+                                f"got {value}")
+        if value and config.param != "pixel":
+            raise EvodreamError(f"--{name.replace('_', '-')} resets pixels, so it needs --param pixel "
+                                "(the fourier parameterisation has no pixels to reset)")
+    if config.init not in INITS and not Path(config.init).exists():
+        raise EvodreamError(f"--init {config.init!r} is neither {' nor '.join(INITS)} nor an existing image file: "
+                            "check the spelling or the path")
+    if config.goal is not None and not 0 < config.goal <= 1:
+        raise EvodreamError(f"--goal must be in (0, 1], or none, got {config.goal}")
+    if config.steps is None and config.max_evals is None and config.goal is None:
+        raise EvodreamError("the run has no end: give --steps, --max-evals or --goal")
+    priors = config.priors
+    if isinstance(priors, str) and priors.strip().lower() in ("", "none"):
+        priors = {}
+    return dataclasses.replace(config, priors=parse_priors(priors))
+
+
+def starting_images(config: AscendConfig, count: int, channels: int, size: int,
+                    generator: torch.Generator) -> torch.Tensor:
+    if config.init == "noise":
+        return torch.rand(count, channels, size, size, generator=generator)
+    if config.init == "grey":
+        return torch.full((count, channels, size, size), 0.5)
+    from .photos import load_image
+
+    return load_image(config.init, size, channels).expand(count, -1, -1, -1).clone()
+
+
+def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> AscendResult:
+    """Run gradient ascent for every target into the new run folder `out`."""
+    config = validate(config)
+    if (Path(out) / MANIFEST).exists():  # RunFolder.create would suggest --resume, which ascent lacks
+        raise EvodreamError(f"{out} already holds a run: choose a new --out name")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    classifier = load_classifier(config.model, device=config.device, classes_file=config.classes_file,
+                                 input_size=config.input_size, weights=config.weights)
+    targets = resolve_targets(config.target, classifier.class_names)
+    names = [classifier.class_names[t] for t in targets]
+    size = crop_render_size(classifier.input_size) if config.ten_crop else classifier.input_size
+    if config.jitter >= size:
+        raise EvodreamError(f"--jitter {config.jitter} is not smaller than the {size}-pixel image: use a few pixels")
+    rng = seed_everything(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    images = starting_images(config, len(targets), classifier.channels, size, generator)
+    objective = Objective(classifier, targets, kind=config.confidence, ten_crop=config.ten_crop, priors=config.priors)
+    fourier_noise = FOURIER_NOISE if config.param == "fourier" and config.init == "noise" else None
+    search = GradientAscent(objective, images, config.ascent_settings(), rng, noise_spectrum=fourier_noise,
+                            generator=generator)
+    encoding = DirectEncoding(classifier.channels, size)
+    manifest = {"kind": "ascend", "config": config.to_dict(), "seed": config.seed,
+                "model": {"name": classifier.name, "input_size": classifier.input_size,
+                          "channels": classifier.channels, "classes": classifier.num_classes},
+                "targets": targets, "target_names": names,
+                "encoding": {"encoding": "direct", "channels": classifier.channels, "size": size},
+                "objective": objective.settings(),
+                "metrics": {"generation": "step", "evaluations": "images passed forward+backward"}}
+    run = RunFolder.create(out, manifest)
+    milestones = Milestones(targets, names)
+    started = time.perf_counter()
+    last_flush = started
+    pending: list[dict] = []
+    bar = tqdm(total=config.steps, unit="step", disable=not progress, dynamic_ncols=True, desc=run.path.name)
+    reason = None
+    while reason is None:
+        record = search.step()
+        seconds = time.perf_counter() - started
+        row = record.row()
+        row["wall_seconds"] = round(seconds, 3)
+        pending.append(row)
+        milestones.update(record.confidences, record.evaluations, record.queries)
+        bar.update(1)
+        bar.set_postfix_str(f"best {row['best']:.4f} median {row['median']:.4f} min {row['min']:.4f} "
+                            f"active {len(search.active_rows())}", refresh=False)
+        reason = _stop_reason(config, search)
+        if reason is not None or time.perf_counter() - last_flush >= METRICS_FLUSH_SECONDS:
+            run.append_metrics(pending)
+            write_json(run.path / REACHED, milestones.to_json())
+            pending = []
+            last_flush = time.perf_counter()
+    bar.close()
+    seconds = time.perf_counter() - started
+    write_elites(_ElitesView(classifier, search, encoding), run)
+    result = AscendResult(
+        run, search.generation, search.evaluations, classifier.queries, seconds,
+        confidences={n: float(c) for n, c in zip(names, search.confidence)},
+        reached_at={n: s for n, s in zip(names, search.reached_at)},
+        target_queries={n: int(q) for n, q in zip(names, search.target_queries)}, stop_reason=reason)
+    run.write_summary({"stop_reason": reason, "generations": result.steps, "steps": result.steps,
+                       "evaluations": result.evaluations, "queries": result.queries,
+                       "wall_seconds": round(seconds, 3), "confidences": result.confidences,
+                       "goal": config.goal, "reached_goal_at_step": result.reached_at,
+                       "target_queries": result.target_queries})
+    return result
+
+
+def _stop_reason(config: AscendConfig, search: GradientAscent) -> str | None:
+    if config.goal is not None and len(search.active_rows()) == 0:
+        return f"every target reached {config.goal:g}"
+    if config.steps is not None and search.generation >= config.steps:
+        return f"{config.steps} steps"
+    if config.max_evals is not None and search.evaluations >= config.max_evals:
+        return f"{config.max_evals} evaluations"
+    return None
+
+
+class _ElitesView:
+    """What evolve.write_elites reads from a session: the classifier, the search's elites, the encoding."""
+
+    def __init__(self, classifier, search, encoding):
+        self.classifier, self.search, self.encoding = classifier, search, encoding
+
+
+def run_for_compare(folder: str | Path, *, model: str, targets: str, budget: int, seed: int, goal: float | None,
+                    priors: str | None, threads: int | None, progress: bool) -> bool:
+    """`evodream compare`'s gradient-ascent method: run with an evaluation budget instead of a step count.
+
+    Returns True when `folder` already holds a finished run with these settings (it is reused).
+    """
+    config = validate(config_from({"model": model, "target": targets, "seed": seed, "goal": goal, "steps": None,
+                                   "max_evals": budget, "priors": priors or {}, "threads": threads}))
+    folder = Path(folder)
+    if (folder / MANIFEST).exists():
+        saved = RunFolder.open(folder, kind="ascend").manifest.get("config", {})
+        wanted = config.to_dict()
+        if any(saved.get(k) != wanted.get(k) for k in set(saved) | set(wanted) if k != "threads"):
+            raise EvodreamError(f"{folder} holds a run with other settings: give compare a new --out, "
+                                "or delete that folder")
+        if (folder / SUMMARY).exists():
+            return True
+        raise EvodreamError(f"{folder} holds an unfinished gradient-ascent run (ascent keeps no checkpoint): "
+                            "delete that folder and run compare again")
+    ascend(config, folder, progress=progress)
+    return False

@@ -47,7 +47,7 @@ def load_classifier(
     hint = difflib.get_close_matches(name, known, n=1)
     raise EvodreamError(
         f"unknown model {name!r}"
-        + (f": did you mean {hint[0]!r}?" if hint else "")
+        + (f": did you mean {hint[0]!r}?" if hint else ".")
         + " Run `evodream models` for the list."
     )
 

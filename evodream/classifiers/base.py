@@ -28,6 +28,8 @@ class Classifier:
         channels_last: bool = False,
         device: str | torch.device = "cpu",
     ):
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise EvodreamError("--device cuda was asked for but torch sees no CUDA GPU: use --device cpu")
         self.name = name
         self.class_names = list(class_names)
         self.input_size = int(input_size)
@@ -73,6 +75,10 @@ class Classifier:
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Differentiable logits (gradient ascent uses this); counts the images as queries."""
         self.queries += images.shape[0]
+        if self.device.type == "cuda":
+            # Half-precision matmuls on the GPU; probabilities are taken in float32 by the callers.
+            with torch.autocast("cuda", dtype=torch.float16):
+                return self.module(self.prepare(images)).float()
         return self.module(self.prepare(images))
 
     @torch.inference_mode()

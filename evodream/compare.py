@@ -39,14 +39,19 @@ def ascent_available() -> bool:
     return importlib.util.find_spec("evodream.ascend") is not None
 
 
-def default_priors() -> str | None:
-    """The prior set the `+priors` variants use: the objectives package's default, when it has one."""
+# The +priors variants' set when the priors module names no default of its own: every image prior at
+# 0.3, the weights `evodream evolve --help` gives as typical (about a nat per natural spread off).
+COMPARE_PRIORS = "tv=0.3,spectrum=0.3,colour=0.3,gradient=0.3"
+
+
+def default_priors() -> str:
+    """The prior set the `+priors` variants use: the objectives package's DEFAULT_PRIORS, if it has one."""
     from .objectives import priors
 
     spec = getattr(priors, "DEFAULT_PRIORS", None)
     if isinstance(spec, dict):
         spec = ",".join(f"{k}={v:g}" for k, v in spec.items())
-    return spec or None
+    return spec or COMPARE_PRIORS
 
 
 def available_methods(with_priors: bool) -> list[str]:
@@ -94,7 +99,7 @@ def _same_settings(saved: dict, wanted: dict) -> bool:
     return all(saved.get(k) == wanted.get(k) for k in keys)
 
 
-def _run_evolve(config: EvolveConfig, folder: Path, progress: bool) -> bool:
+def run_or_reuse(config: EvolveConfig, folder: Path, progress: bool = True) -> bool:
     """Run, resume or reuse one evolution run; True when a finished run was reused."""
     if (folder / MANIFEST).exists():
         manifest = RunFolder.open(folder, kind="evolve").manifest
@@ -150,7 +155,7 @@ def compare(out: str | Path, *, model: str = "lenet-mnist", targets: str = "all"
         if method.startswith(ASCENT):
             was_reused = _run_ascent(method, folder, priors=priors, progress=progress, **common)
         else:
-            was_reused = _run_evolve(configs[method], folder, progress)
+            was_reused = run_or_reuse(configs[method], folder, progress)
         if was_reused:
             reused.append(method)
             if progress:

@@ -110,10 +110,11 @@ def _grids(records: list[RunRecord], tile: int, max_classes: int) -> str:
 
 
 def page(records: list[RunRecord], rows: list[dict], transfer: tuple, figures: dict, *,
-         title: str, tile: int = 96, max_classes: int = 100) -> str:
+         title: str, tile: int = 96, max_classes: int = 100, sections=()) -> str:
     runs = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.method)} on {html.escape(r.model)}, "
-                   f"{len(r.target_names)} targets, seed {html.escape(str(r.config.get('seed', '?')))} "
-                   f"<span class=muted>({html.escape(str(r.path))})</span></li>" for r in records)
+                   f"{len(r.target_names)} targets, seed {html.escape(str(r.config.get('seed', '?')))}"
+                   + (f"; evaluations = {html.escape(r.units['evaluations'])}" if "evaluations" in r.units else "")
+                   + f" <span class=muted>({html.escape(str(r.path))})</span></li>" for r in records)
     transfer_html = ""
     transfer_rows, transfer_columns = transfer
     if transfer_rows:
@@ -131,6 +132,8 @@ def page(records: list[RunRecord], rows: list[dict], transfer: tuple, figures: d
 <p class=muted>Generated {time.strftime("%Y-%m-%d %H:%M")} by <code>evodream report</code> from the run folders'
 own files; nothing on this page is typed by hand.</p>
 <ul>{runs}</ul>
+{"".join(f"<h2>{html.escape(heading)}</h2>{_table(table, columns)}<p class=muted>{html.escape(note)}</p>"
+         for heading, note, table, columns in sections)}
 <h2>Summary</h2>
 {_table(rows, DISPLAY_COLUMNS, row_attr="run")}
 <p class=muted>{html.escape(NOTES)}</p>

@@ -51,6 +51,7 @@ class RunRecord:
     reach: Reach
     elites: list = field(default_factory=list)
     transfer: dict | None = None
+    units: dict = field(default_factory=dict)   # the manifest's note on what its metrics columns count
 
     @property
     def finished(self) -> bool:
@@ -164,6 +165,11 @@ def _read_transfer(run: RunFolder) -> dict | None:
     return read_json(path, "transfer results") if path.exists() else None
 
 
+def _units(manifest: dict) -> dict:
+    units = manifest.get("metrics")
+    return {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
+
+
 def load_run(path: str | Path) -> RunRecord:
     run = RunFolder.open(path)
     manifest = run.manifest
@@ -175,7 +181,7 @@ def load_run(path: str | Path) -> RunRecord:
                      method=method_label(manifest), model=_model_name(manifest), target_names=names,
                      config=manifest.get("config") or {}, metrics=metrics, summary=run.summary(),
                      reach=_read_reach(run, metrics, len(names)), elites=_read_elites(run),
-                     transfer=_read_transfer(run))
+                     transfer=_read_transfer(run), units=_units(manifest))
 
 
 def load_runs(paths) -> list[RunRecord]:

@@ -57,6 +57,8 @@ def _add_evolve(sub) -> None:
     p.add_argument("--input-size", type=int, help="custom model: input size in pixels")
     p.add_argument("--weights", help="torchvision model: a local weights file (state dict)")
     p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (default 50)")
+    p.add_argument("--checkpoint-seconds", type=float,
+                   help="seconds between checkpoints, whichever of the two comes first (default 60)")
     p.add_argument("--config", help="TOML file of settings (keys as the flags, with _ for -)")
     p.add_argument("--out", help="run folder to create (default runs/<time>-<model>-<encoding>-<algorithm>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
@@ -126,23 +128,37 @@ def _run_target(manifest: dict, wanted: str | None) -> tuple[int, str]:
     raise EvodreamError(f"{wanted!r} is not a target of this run: choose one of {shown}")
 
 
+MAX_RENDER_SIZE = 16384  # a 16k x 16k RGB float image is 3 GiB: beyond that a typo, not a wish
+
+
 def _render(args) -> int:
+    from PIL import Image
+
     from .evolve import encoding_of_run
     from .images import to_pil
-    from .runs import RunFolder, read_json
+    from .runs import RunFolder, read_json, write_image
 
+    if not 1 <= args.size <= MAX_RENDER_SIZE:
+        raise EvodreamError(f"--size must be between 1 and {MAX_RENDER_SIZE} pixels, got {args.size}")
     run = RunFolder.open(args.run, kind="evolve")
     index, name = _run_target(run.manifest, args.class_name)
     path = run.elite_stem(index, name).with_suffix(".json")
     if not path.exists():
         raise EvodreamError(f"{run.path} has no elite for {name!r} yet: let the run finish or --resume it")
     encoding = encoding_of_run(run)
-    genome = encoding.from_json(read_json(path, "elite")["genome"])
+    genome = encoding.from_json(read_json(path, "elite").get("genome"))
     out = Path(args.out) if args.out else run.path / "renders" / f"{path.stem}-{args.size}.png"
     if out.exists():
         raise EvodreamError(f"{out} exists: choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(encoding.render(encoding.stack([genome]), args.size)[0]).save(out)
+    image_format = Image.registered_extensions().get(out.suffix.lower())
+    if image_format is None:
+        raise EvodreamError(f"--out {out} has no image extension PIL knows: end it with .png, .jpg or .webp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvodreamError(f"cannot create {out.parent}: {exc.strerror}; choose another --out") from None
+    picture = to_pil(encoding.render(encoding.stack([genome]), args.size)[0])
+    write_image(out, picture.convert("RGB") if image_format == "JPEG" else picture, image_format)
     print(out)
     return 0
 

@@ -67,6 +67,7 @@ class EvolveConfig:
 
     def resolved(self) -> "EvolveConfig":
         """A copy with the recipe's defaults filled in where the user left a setting open."""
+        _check_choice("recipe", self.recipe, RECIPES)  # before the lookup below, which a typo would break
         defaults = RECIPE_DEFAULTS[self.recipe]
         if self.encoding == "cppn":
             defaults = {**defaults, "mutation_rate": 0.1, "eta": 15.0}
@@ -117,9 +118,9 @@ def _coerce(key: str, value):
         if not isinstance(value, (str, int)) or isinstance(value, bool):
             raise ValueError
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (a float setting given a 400-digit integer)
         expected = kind.replace(" | None", " or nothing")
-        raise EvodreamError(f"setting {key!r} must be {expected}, got {value!r}") from None
+        raise EvodreamError(f"setting {key!r} must be {expected}, got {value!r:.60}") from None
 
 
 def validate(config: EvolveConfig) -> EvolveConfig:
@@ -133,9 +134,10 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     positive = {"population": config.population, "generations": config.generations,
                 "max_evals": config.max_evals, "max_seconds": config.max_seconds,
                 "tournament_size": config.tournament_size, "checkpoint_every": config.checkpoint_every,
+                "checkpoint_seconds": config.checkpoint_seconds,
                 "eta": config.eta, "threads": config.threads, "input_size": config.input_size}
     for name, value in positive.items():
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:  # `not >` also catches NaN
             raise EvodreamError(f"{name.replace('_', '-')} must be positive, got {value}")
     for name in ("mutation_rate", "crossover_rate", "goal"):
         value = getattr(config, name)
@@ -148,6 +150,8 @@ def validate(config: EvolveConfig) -> EvolveConfig:
 
 def from_mapping(values: dict, base: EvolveConfig | None = None, source: str = "config") -> EvolveConfig:
     config = base or EvolveConfig()
+    if not isinstance(values, dict):
+        raise EvodreamError(f"the {source} must be a table of settings, got {type(values).__name__}")
     changes = {}
     for key, value in values.items():
         key = key.replace("-", "_")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .checkpoint import check_checkpoint, global_rng_state, restore_global_rng
 from .classifiers import Classifier, load_classifier, resolve_targets
 from .config import EvolveConfig, from_mapping, validate
 from .errors import EvodreamError
@@ -23,11 +24,13 @@ from .genomes import ENCODINGS, Encoding
 from .images import labelled_grid, to_pil
 from .objectives import Objective, crop_render_size
 from .milestones import REACHED, Milestones
-from .runs import RunFolder, write_json
+from .runs import CHECKPOINT, RunFolder, write_image, write_json
 from .search.ga import GeneticAlgorithm
 from .search.map_elites import MapElites
 
 STOP_SETTINGS = ("generations", "max_evals", "max_seconds", "goal")
+# Settings a resume may change besides when it stops: they never change the results.
+RESUME_SETTINGS = STOP_SETTINGS + ("checkpoint_every", "checkpoint_seconds")
 
 
 @dataclass
@@ -107,26 +110,32 @@ def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> E
     config = validate(config.resolved())
     session = _Session(config)
     run = RunFolder.create(out, session.manifest())
-    return _run(session, run, elapsed=0.0, progress=progress)
+    with run.lock():
+        return _run(session, run, elapsed=0.0, progress=progress)
 
 
 def resume(out: str | Path, overrides: dict | None = None, *, progress: bool = True) -> EvolveResult:
     """Continue the run in `out` from its checkpoint; `overrides` may change only when it stops."""
     run = RunFolder.open(out, kind="evolve")
+    with run.lock():  # before reading the checkpoint: another process may be writing it
+        return _resume(run, overrides or {}, progress)
+
+
+def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     manifest = run.manifest
-    overrides = overrides or {}
-    other = sorted(set(overrides) - set(STOP_SETTINGS))
+    other = sorted(set(overrides) - set(RESUME_SETTINGS))
     if other:
-        raise EvodreamError(f"--resume continues a run as it was configured; only {', '.join(STOP_SETTINGS)} "
+        raise EvodreamError(f"--resume continues a run as it was configured; only {', '.join(RESUME_SETTINGS)} "
                             f"may change, not {', '.join(other)}")
     try:
         config = validate(from_mapping({**manifest["config"], **overrides}, source="manifest"))
-    except KeyError:
+    except (KeyError, TypeError):
         raise EvodreamError(f"{run.path} has no config in its manifest: the run is corrupt") from None
     session = _Session(config)
     checkpoint = run.load_checkpoint()
     elapsed = 0.0
     if checkpoint is not None:
+        check_checkpoint(checkpoint, len(session.targets), config.algorithm, run.path / CHECKPOINT)
         try:
             session.search.load_state_dict(checkpoint["search"])
             session.classifier.queries = int(checkpoint["queries"])
@@ -135,10 +144,13 @@ def resume(out: str | Path, overrides: dict | None = None, *, progress: bool = T
                 session.milestones.load_state_dict(checkpoint["milestones"])
             else:
                 session.milestones = None
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise EvodreamError(f"{run.path / 'checkpoint.json'} is corrupt ({exc.__class__.__name__}: {exc}); "
+            restore_global_rng(checkpoint)
+        except EvodreamError as exc:  # a genome the encoding rejects
+            raise EvodreamError(f"{run.path / CHECKPOINT} is corrupt: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, RuntimeError) as exc:
+            raise EvodreamError(f"{run.path / CHECKPOINT} is corrupt ({exc.__class__.__name__}: {exc}); "
                                 "start a new run") from None
-    run.truncate_metrics(session.search.generation)
+    run.truncate_metrics(session.search.generation, None if checkpoint is None else checkpoint.get("metrics_bytes"))
     if progress:
         tqdm.write(f"resuming {run.path} at generation {session.search.generation}, "
                    f"{session.search.evaluations} evaluations")
@@ -198,10 +210,11 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
 
 
 def _checkpoint(session: _Session, run: RunFolder, rows: list[dict], seconds: float) -> None:
-    # Metrics first, then the checkpoint: a crash between the two leaves rows the resume truncates.
-    run.append_metrics(rows)
+    # Metrics first (on disk), then the checkpoint, which records how many bytes of them it covers:
+    # whatever a crash leaves past that, a resume cuts off.
+    size = run.append_metrics(rows, sync=True)
     state = {"search": session.search.state_dict(), "queries": session.classifier.queries,
-             "wall_seconds": seconds}
+             "wall_seconds": seconds, "metrics_bytes": size, **global_rng_state()}
     if session.milestones is not None:
         milestones = session.milestones.to_json()
         write_json(run.path / REACHED, milestones)
@@ -226,4 +239,4 @@ def write_elites(session: _Session, run: RunFolder, preview_size: int = 112) -> 
             "genome": session.encoding.to_json(elite.genome)})
         pictures.append(to_pil(image, preview_size))
         labels.append(f"{name}\n{elite.confidence * 100:.2f}%")
-    labelled_grid(pictures, labels, tile=preview_size).save(run.path / "elites.png")
+    write_image(run.path / "elites.png", labelled_grid(pictures, labels, tile=preview_size))

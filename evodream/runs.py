@@ -8,13 +8,19 @@
     elites.png        a labelled grid of every elite
 
 Checkpoints are JSON (never pickle) and written atomically: a crash mid-write leaves the previous
-one intact.
+one intact. A checkpoint records how many bytes of metrics.csv it covers (flushed to disk first),
+so a resume cuts the file back to exactly those rows. While a process writes a run it holds
+``.lock`` (an OS file lock holding its PID): a second writer is refused, and the lock of a process
+that died is released by the OS and simply taken over.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
+import socket
 import platform
 import re
 import sys
@@ -29,6 +35,7 @@ MANIFEST = "manifest.json"
 METRICS = "metrics.csv"
 CHECKPOINT = "checkpoint.json"
 SUMMARY = "summary.json"
+LOCK = ".lock"
 METRIC_FIELDS = ["generation", "evaluations", "queries", "wall_seconds", "best", "median", "min",
                  "reached_0.99", "reached_0.9999"]
 
@@ -62,17 +69,39 @@ def write_atomic(path: Path, data: bytes) -> None:
                             "(free some space or fix the folder's permissions, then --resume)") from None
 
 
+def write_image(path: Path, image, image_format: str = "PNG") -> None:
+    """A PIL image (PNG unless told), atomically like every other file of a run."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    write_atomic(path, buffer.getvalue())
+
+
 def write_json(path: Path, data) -> None:
     write_atomic(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode())
 
 
+def _no_constants(name):
+    # evodream writes JSON with allow_nan=False: NaN / Infinity in a file means it was damaged or edited.
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e400 parses to infinity
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
 def read_json(path: Path, what: str) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), parse_constant=_no_constants, parse_float=_finite_float)
     except FileNotFoundError:
         raise EvodreamError(f"{path} is missing: the {what} is incomplete") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EvodreamError(f"{path} is corrupt ({exc.__class__.__name__}): the {what} cannot be read") from None
+    except IsADirectoryError:
+        raise EvodreamError(f"{path} is a folder, not a file: the {what} is corrupt") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        detail = " ".join(str(exc).split())[:120]
+        raise EvodreamError(f"{path} is corrupt ({exc.__class__.__name__}: {detail}): the {what} cannot be read") from None
     if not isinstance(data, dict):
         raise EvodreamError(f"{path} is corrupt: expected a JSON object")
     return data
@@ -98,8 +127,7 @@ class RunFolder:
         manifest = {"format_version": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "command": sys.argv, "versions": package_versions(), **manifest}
         write_json(run.path / MANIFEST, manifest)
-        with open(run.path / METRICS, "w", newline="") as handle:
-            csv.writer(handle).writerow(METRIC_FIELDS)
+        write_atomic(run.path / METRICS, (",".join(METRIC_FIELDS) + "\r\n").encode())  # as csv writes it
         return run
 
     @classmethod
@@ -123,10 +151,19 @@ class RunFolder:
         return read_json(self.path / MANIFEST, "run's manifest")
 
     # -- metrics -----------------------------------------------------------------------------
-    def append_metrics(self, rows: list[dict]) -> None:
-        with open(self.path / METRICS, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, METRIC_FIELDS, extrasaction="ignore")
-            writer.writerows(rows)
+    def append_metrics(self, rows: list[dict], *, sync: bool = False) -> int:
+        """Append rows; returns metrics.csv's size in bytes. `sync` flushes it to disk (before a checkpoint)."""
+        try:
+            with open(self.path / METRICS, "a", newline="") as handle:
+                writer = csv.DictWriter(handle, METRIC_FIELDS, extrasaction="ignore")
+                writer.writerows(rows)
+                handle.flush()
+                if sync:
+                    os.fsync(handle.fileno())
+                return os.fstat(handle.fileno()).st_size
+        except OSError as exc:
+            raise EvodreamError(f"cannot write {self.path / METRICS}: {exc.strerror or exc}; the last checkpoint is "
+                                "intact (free some space or fix the folder's permissions, then --resume)") from None
 
     def read_metrics(self) -> list[dict]:
         try:
@@ -135,12 +172,83 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise EvodreamError(f"{self.path / METRICS} cannot be read ({exc}): the run is corrupt") from None
 
-    def truncate_metrics(self, generation: int) -> None:
-        """Drop rows past `generation`: a resumed run rewrites what came after its checkpoint."""
-        with open(self.path / METRICS, newline="") as handle:
-            lines = handle.read().splitlines(keepends=True)
-        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= generation]
-        write_atomic(self.path / METRICS, "".join(kept).encode())
+    def truncate_metrics(self, generation: int, size: int | None = None) -> None:
+        """Drop rows past `generation`: a resumed run rewrites what came after its checkpoint.
+
+        With `size` (the bytes the checkpoint covers) the file is cut back to exactly that; rows past
+        it, and a half-written row from a crash, go. Otherwise complete rows up to `generation` stay.
+        """
+        path = self.path / METRICS
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise EvodreamError(f"cannot read {path} ({exc.strerror or exc}): the run is corrupt") from None
+        if size is not None:
+            if len(data) < size or not data[:size].endswith(b"\n"):
+                raise EvodreamError(f"{path} holds {len(data)} bytes but its checkpoint covers {size}: rows were "
+                                    "lost or changed, so the run cannot continue; start a new run")
+            kept = data[:size]
+        else:
+            lines = data.decode("utf-8", "replace").splitlines(keepends=True)
+            kept_lines = lines[:1]
+            width = len(lines[0].split(",")) if lines else 0
+            for line in lines[1:]:
+                fields = line.rstrip("\r\n").split(",")
+                if not line.endswith("\n") or len(fields) != width or not fields[0].isdigit():
+                    break  # a row cut short by a crash: it and anything after it are rewritten
+                if int(fields[0]) <= generation:
+                    kept_lines.append(line)
+            kept = "".join(kept_lines).encode()
+        if kept != data:
+            write_atomic(path, kept)
+
+    # -- one writer at a time ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold RUN/.lock while writing the run: a second process is refused with the first one's PID.
+
+        An OS lock (flock) rather than a bare PID file: when a process dies, even by SIGKILL, the OS
+        releases it, so a stale lock is taken over without anyone deleting files.
+        """
+        import fcntl  # POSIX only, as is evodream's CI
+
+        path = self.path / LOCK
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise EvodreamError(f"cannot create the lock {path}: {exc.strerror or exc}; "
+                                    "check the folder's permissions") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 200).decode("utf-8", "replace").split()
+                os.close(fd)
+                pid = holder[0] if holder else "?"
+                host = f" on {holder[1]}" if len(holder) > 1 and holder[1] != socket.gethostname() else ""
+                raise EvodreamError(f"{self.path} is in use by process {pid}{host} (lock {path}): wait for it to end "
+                                    f"or stop it (kill {pid}); a lock of a process that has died is freed "
+                                    "automatically") from None
+            # The previous holder may have removed the file between our open and flock: then we
+            # hold a lock on a deleted file and must try again on the new one.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except OSError:
+            pass  # the PID is only for the message; the flock is what counts
+        try:
+            yield self
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            os.close(fd)
 
     # -- checkpoint and summary ---------------------------------------------------------------
     def save_checkpoint(self, state: dict) -> None:
@@ -163,7 +271,7 @@ class RunFolder:
 
     def write_elite(self, index: int, name: str, image, record: dict) -> None:
         stem = self.elite_stem(index, name)
-        image.save(stem.with_suffix(".png"))
+        write_image(stem.with_suffix(".png"), image)
         write_json(stem.with_suffix(".json"), record)
 
     def elite_records(self) -> list[dict]:

@@ -140,13 +140,12 @@ def transfer(run_path: str | Path, models: list[str], *, transforms: list[str] |
     existing = [p for p in (json_path, csv_path) if p.exists()]
     if existing and not force:
         raise EvodreamError(f"{existing[0]} exists: pass --force to replace it, or --out another folder")
-    try:
+    source = _source_classifier(manifest)
+    classifiers = [source] + [load_classifier(m) for m in models if m != source.name]
+    try:  # only once every model loaded: a misspelt model name leaves no folder behind
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EvodreamError(f"cannot create {folder}: {exc.strerror}; choose another --out") from None
-
-    source = _source_classifier(manifest)
-    classifiers = [source] + [load_classifier(m) for m in models if m != source.name]
     images, image_source = _elite_images(run, records)
     # The transformed images are the same for every model: make them once.
     transformed = {t: TRANSFORMS[t](images) for t in transforms}

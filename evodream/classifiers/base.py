@@ -78,8 +78,15 @@ class Classifier:
         if self.device.type == "cuda":
             # Half-precision matmuls on the GPU; probabilities are taken in float32 by the callers.
             with torch.autocast("cuda", dtype=torch.float16):
-                return self.module(self.prepare(images)).float()
-        return self.module(self.prepare(images))
+                logits = self.module(self.prepare(images)).float()
+        else:
+            logits = self.module(self.prepare(images))
+        # One reduction per batch: a NaN or inf here would otherwise rank as garbage in an archive.
+        if not torch.isfinite(logits.detach()).all():
+            bad = int((~torch.isfinite(logits.detach())).flatten(1).any(dim=1).sum())
+            raise EvodreamError(f"model {self.name!r} returned NaN or infinite outputs for {bad} of {images.shape[0]} "
+                                "images: the model or its weights are broken; check it on a real image first")
+        return logits
 
     @torch.inference_mode()
     def log_probs(self, images: torch.Tensor) -> torch.Tensor:

@@ -67,7 +67,7 @@ def _load_torchscript(path: str) -> nn.Module:
             warnings.simplefilter("ignore", FutureWarning)
             return torch.jit.load(path, map_location="cpu")
     except Exception as e:
-        reason = _one_line(e)
+        reason = _one_line(e)[:100]  # torch's own explanations run to several sentences
         raise EvodreamError(
             f"{path!r} is not a TorchScript model ({reason}): save one with torch.jit.script(model).save(FILE), "
             "or pass package.module:function that builds the model and loads its state dict"
@@ -156,6 +156,9 @@ def _probe(module: nn.Module, name: str, size: int, channels: int | None, device
             )
         if out.shape[1] < 2:
             raise EvodreamError(f"custom model {name!r} returns {out.shape[1]} logit per image: a classifier needs at least 2 classes")
+        if not torch.isfinite(out).all():  # caught here, before a run folder exists
+            raise EvodreamError(f"custom model {name!r} returns NaN or infinite logits for a plain grey image: "
+                                "the model or its weights are broken")
         return c, int(out.shape[1])
     raise EvodreamError(
         f"custom model {name!r} fails on a {size}x{size} image ({'; '.join(errors)}): check --input-size"

@@ -13,7 +13,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--models", required=True,
                    help="comma-separated models trained on the same classes, e.g. lenet-mnist-b or "
                         "torchvision:resnet50 (with local weights)")
-    p.add_argument("--transforms", help=f"comma-separated subset (default all): {TRANSFORM_HELP}")
+    p.add_argument("--transforms", help="comma-separated subset (default all): " + TRANSFORM_HELP.replace("%", "%%"))
     p.add_argument("--out", help="folder for transfer.json/csv (default: the run folder)")
     p.add_argument("--force", action="store_true", help="replace an earlier transfer.json/csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

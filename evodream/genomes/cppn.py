@@ -562,9 +562,10 @@ class CPPNEncoding(Encoding):
                     raise _fail(f"connection {s} -> {d} refers to node {end}, which does not exist")
             if not isinstance(w, (int, float)) or isinstance(w, bool):
                 raise _fail(f"connection {s} -> {d} has weight {w!r:.40}, not a number")
-            if not math.isfinite(w):
+            if isinstance(w, float) and not math.isfinite(w):  # (an int is finite; isfinite overflows on huge ones)
                 raise _fail(f"connection {s} -> {d} has weight {w}, not a finite number")
             if abs(w) > self.weight_range:
+                w = f"{w:.4g}" if abs(w) < 1e300 else "a huge number"  # (a huge int cannot be formatted as a float)
                 raise _fail(f"connection {s} -> {d} has weight {w}, outside the weight range "
                             f"[-{self.weight_range:g}, {self.weight_range:g}] of this run")
             ps, pd = index[s], index[d]

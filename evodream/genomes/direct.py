@@ -100,6 +100,8 @@ class DirectEncoding(Encoding):
                 "pixels_f32_base64": base64.b64encode(data.tobytes()).decode("ascii")}
 
     def from_json(self, data: dict) -> np.ndarray:
+        if not isinstance(data, dict):
+            raise EvodreamError(f"invalid direct genome: expected a JSON object, got {type(data).__name__}")
         try:
             if data.get("encoding") != self.name:
                 raise ValueError(f"encoding is {data.get('encoding')!r}, expected 'direct'")
@@ -108,7 +110,7 @@ class DirectEncoding(Encoding):
                 raise ValueError(f"shape {shape} does not match {(self.channels, self.size, self.size)}")
             genome = np.frombuffer(base64.b64decode(data["pixels_f32_base64"], validate=True), dtype="<f4")
             genome = genome.reshape(shape).astype(np.float32)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise EvodreamError(f"invalid direct genome: {exc}; re-export it with evodream") from None
         if not np.isfinite(genome).all() or genome.min() < 0 or genome.max() > 1:
             raise EvodreamError("invalid direct genome: pixels must be finite and in [0, 1]")

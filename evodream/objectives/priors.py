@@ -36,7 +36,7 @@ def parse_priors(text: str | dict | None) -> dict[str, float]:
             raise EvodreamError(f"unknown prior {name!r}: choose from {', '.join(sorted(PRIORS))}")
         try:
             value = float(weight)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise EvodreamError(f"prior {name!r} has weight {weight!r}, which is not a number") from None
         if not value >= 0 or value == float("inf"):
             raise EvodreamError(f"prior {name!r} has weight {value}: weights must be finite and >= 0")

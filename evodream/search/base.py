@@ -39,7 +39,11 @@ def rng_state(rng: np.random.Generator) -> dict:
 
 
 def restore_rng(state: dict) -> np.random.Generator:
-    bit_generator = getattr(np.random, state["bit_generator"])()
+    kind = getattr(np.random, str(state["bit_generator"]), None)
+    # The name comes from a file: only a numpy bit generator class may be built from it.
+    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+        raise ValueError(f"unknown bit generator {state['bit_generator']!r:.40}")
+    bit_generator = kind()
     bit_generator.state = state
     return np.random.Generator(bit_generator)
 

@@ -16,6 +16,8 @@ from ..genomes.base import Encoding
 from ..objectives.objective import Objective
 from .base import Elite, Record, python_random_state, restore_python_random, restore_rng, rng_state
 
+LOGBOOK_KEEP = 1000  # generations of DEAP's Logbook kept in memory (~350 bytes each)
+
 if not hasattr(creator, "EvodreamFitness"):
     creator.create("EvodreamFitness", base.Fitness, weights=(1.0,))
     # An individual carries its genome and the probability reported for it beside its fitness.
@@ -66,6 +68,8 @@ class GeneticAlgorithm:
         self.generation += 1
         record = self.stats.compile([hall[0] for hall in self.halls])
         self.logbook.record(gen=self.generation, evals=self.evaluations, **record)
+        if len(self.logbook) > 2 * LOGBOOK_KEEP:  # a long run must not grow: metrics.csv holds the history
+            list.__delitem__(self.logbook, slice(0, -LOGBOOK_KEEP))  # (Logbook's own slice deletion is broken)
         return Record(self.generation, self.evaluations, self.objective.classifier.queries,
                       [hall[0].confidence for hall in self.halls])
 

@@ -210,8 +210,11 @@ class RunFolder:
         An OS lock (flock) rather than a bare PID file: when a process dies, even by SIGKILL, the OS
         releases it, so a stale lock is taken over without anyone deleting files.
         """
-        import fcntl  # POSIX only, as is evodream's CI
-
+        try:
+            import fcntl
+        except ImportError:  # Windows has no flock: runs there are not guarded against a second writer
+            yield self
+            return
         path = self.path / LOCK
         while True:
             try:

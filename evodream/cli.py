@@ -29,14 +29,15 @@ def _add_evolve(sub) -> None:
     p.add_argument("--model", help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
                                    "file or package.module:function (see `evodream models`)")
     p.add_argument("--encoding", help="direct (one gene per pixel, default) or cppn")
-    p.add_argument("--algorithm", help="map-elites (default) or ga")
+    p.add_argument("--algorithm", help="map-elites (default), ga, or nsga2 (a Pareto front of confidence "
+                                       "against naturalness per target, saved in RUN/pareto/)")
     p.add_argument("--target", help="'all' (default), or class names / indices separated by commas")
     p.add_argument("--population", type=int, help="children per generation (map-elites) or per target (ga); "
                                                   "default 10 (fast recipe) or 200 (paper recipe)")
     p.add_argument("--generations", type=int, help="stop after this many generations")
     p.add_argument("--max-evals", type=int, help="stop after this many evaluated images (default 100000)")
     p.add_argument("--max-seconds", type=float, help="stop after this much wall time")
-    p.add_argument("--goal", type=_optional_float,
+    p.add_argument("--goal", type=_optional_float, default=argparse.SUPPRESS,
                    help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
     p.add_argument("--recipe", help="fast (default: parents from unfinished classes, adaptive mutation) or "
@@ -50,6 +51,9 @@ def _add_evolve(sub) -> None:
     p.add_argument("--parent-selection", help="map-elites parents: focus (unfinished cells) or uniform")
     p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="adapt each cell's mutation strength by the 1/5 success rule")
+    p.add_argument("--prior", dest="priors", metavar="NAME=WEIGHT,...",
+                   help="add natural-image priors to the fitness, e.g. tv=0.3,spectrum=0.3,colour=0.3,gradient=0.3 "
+                        "(priors: tv, spectrum, colour, gradient, robust; weights 0.1-1 are typical; 'none' for none)")
     p.add_argument("--colour", help="cppn colour model: hls (default), hsv or rgb")
     p.add_argument("--device", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -71,7 +75,12 @@ def _evolve(args) -> int:
     from .evolve import evolve, resume
 
     skip = {"command", "handler", "config", "out", "resume", "quiet"}
-    flags = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    # --goal none is a None that must override the config's goal, so it is kept (absent = not given).
+    flags = {k: v for k, v in vars(args).items() if k not in skip and (v is not None or k == "goal")}
+    if "priors" in flags:
+        from .objectives.priors import parse_priors
+
+        flags["priors"] = {} if flags["priors"].strip().lower() in ("none", "off") else parse_priors(flags["priors"])
     if args.resume:
         if args.out or args.config:
             raise EvodreamError("--resume continues an existing run: drop --out and --config")

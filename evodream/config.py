@@ -18,7 +18,7 @@ except ModuleNotFoundError:  # Python 3.10
 from .errors import EvodreamError
 
 ENCODINGS = ("direct", "cppn")
-ALGORITHMS = ("map-elites", "ga")
+ALGORITHMS = ("map-elites", "ga", "nsga2")
 RECIPES = ("fast", "paper")
 COLOURS = ("hls", "hsv", "rgb")
 
@@ -63,7 +63,8 @@ class EvolveConfig:
     weights: str | None = None
     checkpoint_every: int = 50             # generations between checkpoints
     checkpoint_seconds: float = 60.0       # ... or seconds, whichever comes first
-    priors: dict = field(default_factory=dict)  # prior name → weight, see objectives/priors.py
+    priors: dict = field(default_factory=dict)  # prior name → weight, see objectives/priors.py;
+    # TOML: `priors = {tv = 0.1, spectrum = 1.0}` or a [priors] table; flag: --prior tv=0.1,spectrum=1
 
     def resolved(self) -> "EvolveConfig":
         """A copy with the recipe's defaults filled in where the user left a setting open."""
@@ -143,6 +144,12 @@ def validate(config: EvolveConfig) -> EvolveConfig:
         value = getattr(config, name)
         if value is not None and not 0 <= value <= 1:
             raise EvodreamError(f"{name.replace('_', '-')} must be between 0 and 1, got {value}")
+    from .objectives.priors import parse_priors  # here, not at the top: config stays light to import
+
+    parse_priors(config.priors)  # unknown names and bad weights fail before any work starts
+    if config.algorithm == "nsga2" and any(config.priors.values()):
+        raise EvodreamError("nsga2 trades confidence against naturalness itself: drop --prior "
+                            "(or use --algorithm ga / map-elites with priors)")
     if config.generations is None and config.max_evals is None and config.max_seconds is None and not config.goal:
         raise EvodreamError("the run has no end: give --generations, --max-evals, --max-seconds or --goal")
     return config

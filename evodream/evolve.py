@@ -23,10 +23,12 @@ from .errors import EvodreamError
 from .genomes import ENCODINGS, Encoding
 from .images import labelled_grid, to_pil
 from .objectives import Objective, crop_render_size
+from .objectives.priors import naturalness
 from .milestones import REACHED, Milestones
 from .runs import CHECKPOINT, RunFolder, write_image, write_json
 from .search.ga import GeneticAlgorithm
 from .search.map_elites import MapElites
+from .search.nsga2 import NSGA2
 
 STOP_SETTINGS = ("generations", "max_evals", "max_seconds", "goal")
 # Settings a resume may change besides when it stops: they never change the results.
@@ -68,6 +70,9 @@ def build_search(config: EvolveConfig, encoding: Encoding, objective: Objective,
         return MapElites(encoding, objective, rng, batch_size=config.population,
                          parent_selection=config.parent_selection, goal=config.goal or 1.0,
                          crossover_rate=config.crossover_rate, adaptive=config.adaptive)
+    if config.algorithm == "nsga2":
+        return NSGA2(encoding, objective, rng, population_size=config.population,
+                     crossover_rate=config.crossover_rate)
     return GeneticAlgorithm(encoding, objective, rng, population_size=config.population,
                             tournament_size=config.tournament_size, crossover_rate=config.crossover_rate)
 
@@ -203,6 +208,8 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
     result = EvolveResult(run, search.generation, search.evaluations, session.classifier.queries, seconds,
                           {names[e.target]: e.confidence for e in search.elites()}, reason)
     write_elites(session, run)
+    if hasattr(search, "pareto_front"):
+        write_pareto(session, run)
     run.write_summary({"stop_reason": reason, "generations": result.generations, "evaluations": result.evaluations,
                        "queries": result.queries, "wall_seconds": round(seconds, 3),
                        "confidences": result.confidences})
@@ -229,14 +236,31 @@ def write_elites(session: _Session, run: RunFolder, preview_size: int = 112) -> 
     if not elites:
         return
     images = session.encoding.render(session.encoding.stack([e.genome for e in elites]))
+    natural = naturalness(images).tolist()
     pictures, labels = [], []
-    for elite, image in zip(elites, images):
+    for elite, image, nat in zip(elites, images, natural):
         name = names[elite.target]
         picture = to_pil(image)
         run.write_elite(elite.target, name, picture, {
             "class_index": elite.target, "class_name": name, "confidence": elite.confidence,
-            "fitness": elite.fitness, "found_at_evaluation": elite.found_at,
+            "fitness": elite.fitness, "naturalness": nat, "found_at_evaluation": elite.found_at,
             "genome": session.encoding.to_json(elite.genome)})
         pictures.append(to_pil(image, preview_size))
-        labels.append(f"{name}\n{elite.confidence * 100:.2f}%")
+        labels.append(f"{name}\n{elite.confidence * 100:.2f}% nat {nat:.2f}")
     write_image(run.path / "elites.png", labelled_grid(pictures, labels, tile=preview_size))
+
+
+def write_pareto(session: _Session, run: RunFolder) -> None:
+    """nsga2: every target's final non-dominated front as pictures, a CSV and a scatter plot."""
+    from .pareto import pareto_plot
+
+    names = session.classifier.class_names
+    points, pictures = [], []
+    for target, front in session.search.pareto_front():
+        images = session.encoding.render(session.encoding.stack([ind.genome for ind in front]))
+        for rank, (ind, image) in enumerate(zip(front, images)):
+            points.append({"class_index": target, "class_name": names[target], "rank": rank,
+                           "confidence": ind.confidence, "fitness": ind.fitness.values[0],
+                           "naturalness": ind.fitness.values[1], "genome": session.encoding.to_json(ind.genome)})
+            pictures.append(to_pil(image))
+    run.write_pareto(points, pictures, pareto_plot(points))

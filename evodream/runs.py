@@ -6,6 +6,8 @@
     summary.json      how the run ended (written when it stops)
     elites/           per class: PNG + genome JSON with its confidence
     elites.png        a labelled grid of every elite
+    pareto/           nsga2 only: the final Pareto front per class (PNG + genome JSON per point),
+                      pareto.csv (confidence and naturalness per point) and pareto.png (the plot)
 
 Checkpoints are JSON (never pickle) and written atomically: a crash mid-write leaves the previous
 one intact. A checkpoint records how many bytes of metrics.csv it covers (flushed to disk first),
@@ -279,3 +281,24 @@ class RunFolder:
 
     def elite_records(self) -> list[dict]:
         return [read_json(p, "elite") for p in sorted((self.path / "elites").glob("*.json"))]
+
+    # -- Pareto front (nsga2) ----------------------------------------------------------------
+    PARETO_FIELDS = ["class_index", "class_name", "rank", "confidence", "fitness", "naturalness", "image"]
+
+    def write_pareto(self, points: list[dict], pictures: list, plot_png: bytes) -> None:
+        """Replace pareto/ with these points: each a PNG + JSON record, plus pareto.csv and pareto.png."""
+        folder = self.path / "pareto"
+        folder.mkdir(exist_ok=True)
+        for old in [*folder.glob("*.png"), *folder.glob("*.json")]:  # a resumed run's older front
+            old.unlink()
+        rows = []
+        for point, picture in zip(points, pictures):
+            stem = folder / f"{point['class_index']:04d}-{slug(point['class_name'])}-{point['rank']:02d}"
+            write_image(stem.with_suffix(".png"), picture)
+            write_json(stem.with_suffix(".json"), point)
+            rows.append({**{k: point[k] for k in self.PARETO_FIELDS[:-1]}, "image": stem.with_suffix(".png").name})
+        with open(folder / "pareto.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.PARETO_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        write_atomic(folder / "pareto.png", plot_png)

@@ -2,5 +2,7 @@
 from .confidence import CONFIDENCE_KINDS, confidence_fitness
 from .crops import crop_render_size, ten_crops
 from .objective import Objective, Scores
+from .priors import PRIORS, naturalness, parse_priors
 
-__all__ = ["CONFIDENCE_KINDS", "confidence_fitness", "crop_render_size", "ten_crops", "Objective", "Scores"]
+__all__ = ["CONFIDENCE_KINDS", "confidence_fitness", "crop_render_size", "ten_crops", "Objective", "Scores",
+           "PRIORS", "naturalness", "parse_priors"]

@@ -1,4 +1,10 @@
-"""The objective a search maximises: target confidence (+ priors, see priors.py)."""
+"""The objective a search maximises: target confidence (+ priors, see priors.py).
+
+Image priors (tv, spectrum, colour, gradient) are functions of the images alone and add the same
+term to every target's fitness. The ``robust`` prior needs the classifier and the targets, so the
+Objective builds it (a RobustPrior: the target's log-probability under fixed small jitters) and
+adds it per target; its classifier calls count as queries like any other.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +15,7 @@ import torch
 from ..classifiers.base import Classifier
 from .confidence import confidence_fitness
 from .crops import ten_crops
-from .priors import parse_priors, prior_terms
+from .priors import CLASSIFIER_PRIORS, RobustPrior, parse_priors, prior_terms
 
 
 @dataclass
@@ -29,6 +35,8 @@ class Objective:
         self.kind = kind
         self.ten_crop = ten_crop
         self.priors = parse_priors(priors)
+        self._image_priors = {k: w for k, w in self.priors.items() if k not in CLASSIFIER_PRIORS}
+        self._robust = RobustPrior(classifier, self._targets) if self.priors.get("robust") else None
 
     def settings(self) -> dict:
         return {"confidence": self.kind, "ten_crop": self.ten_crop, "priors": self.priors}
@@ -47,8 +55,10 @@ class Objective:
         """Fitness (confidence + weighted priors) and confidence; differentiable, for gradient ascent."""
         logits = self.logits(images)
         fitness = confidence_fitness(logits, self._targets, self.kind)
-        if self.priors:
-            fitness = fitness + prior_terms(images.to(fitness.device), self.priors).unsqueeze(1)
+        if self._image_priors:
+            fitness = fitness + prior_terms(images.to(fitness.device), self._image_priors).unsqueeze(1)
+        if self._robust is not None:
+            fitness = fitness + self.priors["robust"] * self._robust(images).to(fitness.device)
         return Scores(fitness, torch.softmax(logits.float(), dim=1)[:, self._targets])
 
     def score(self, images: torch.Tensor) -> Scores:

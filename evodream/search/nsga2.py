@@ -1,0 +1,171 @@
+"""NSGA-II on two objectives: target confidence and naturalness (DEAP's selNSGA2).
+
+Instead of folding priors into one fitness with hand-set weights, NSGA-II keeps the whole
+trade-off: each target class has its own population, and every generation
+
+1. picks parents by binary tournament (the one that dominates wins; otherwise the larger
+   crowding distance, i.e. the lonelier point on its front),
+2. mutates them (and crosses them where crossover is on) into as many children,
+3. scores every child of every target in one batched call: log-probability of the target (no
+   priors) and ``naturalness()`` in [0, 1],
+4. keeps the best half of parents + children by non-dominated sorting and crowding distance
+   (``deap.tools.selNSGA2``).
+
+``pareto_front()`` returns the first non-dominated front of each population; ``elites()`` the
+most confident individual seen per target, as the other searches do.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from deap import base, creator, tools
+
+from ..genomes.base import Encoding
+from ..objectives.objective import Objective
+from ..objectives.priors import naturalness
+from .base import Elite, Record, python_random_state, restore_python_random, restore_rng, rng_state
+
+if not hasattr(creator, "EvodreamFitness2"):
+    # Both maximised: (log-probability of the target, naturalness).
+    creator.create("EvodreamFitness2", base.Fitness, weights=(1.0, 1.0))
+    creator.create("EvodreamIndividual2", object, fitness=creator.EvodreamFitness2, genome=None,
+                   confidence=0.0, found_at=0)
+
+
+def _individual(genome):
+    ind = creator.EvodreamIndividual2()
+    ind.genome = genome
+    return ind
+
+
+class NSGA2:
+    def __init__(self, encoding: Encoding, objective: Objective, rng: np.random.Generator, *,
+                 population_size: int = 20, crossover_rate: float = 0.0, render_size: int | None = None):
+        if objective.priors:
+            raise ValueError("NSGA-II scores naturalness itself: give it an Objective without priors")
+        self.encoding = encoding
+        self.objective = objective
+        self.rng = rng
+        self.population_size = population_size
+        self.crossover_rate = crossover_rate
+        self.render_size = render_size
+        self.generation = 0
+        self.evaluations = 0
+        self.toolbox = base.Toolbox()
+        self.toolbox.register("select", tools.selNSGA2)
+        self.populations: list[list] = [[] for _ in objective.targets]
+        # Most confident individual ever, per target (fitness compares confidence first).
+        self.halls = [tools.HallOfFame(1) for _ in objective.targets]
+
+    # -- one generation ----------------------------------------------------------------------
+    def step(self) -> Record:
+        if self.generation == 0:
+            self.populations = [[_individual(g) for g in self.encoding.unstack(
+                self.encoding.random(self.population_size, self.rng))] for _ in self.objective.targets]
+            self._evaluate([ind for pop in self.populations for ind in pop], self._owners(self.populations))
+            # selNSGA2 on the population itself only assigns the crowding distances tournaments need.
+            self.populations = [self.toolbox.select(pop, len(pop)) for pop in self.populations]
+        else:
+            offspring = [self._offspring(pop) for pop in self.populations]
+            self._evaluate([ind for kids in offspring for ind in kids], self._owners(offspring))
+            self.populations = [self.toolbox.select(pop + kids, self.population_size)
+                                for pop, kids in zip(self.populations, offspring)]
+        for hall, pop in zip(self.halls, self.populations):
+            hall.update(pop)
+        self.generation += 1
+        return Record(self.generation, self.evaluations, self.objective.classifier.queries,
+                      [hall[0].confidence for hall in self.halls])
+
+    @staticmethod
+    def _owners(populations) -> list[int]:
+        return [t for t, pop in enumerate(populations) for _ in pop]
+
+    def _tournament(self, population: list, k: int) -> list:
+        """Binary tournaments on dominance, then crowding distance (NSGA-II's mating selection)."""
+        pairs = self.rng.integers(0, len(population), size=(k, 2))
+        chosen = []
+        for i, j in pairs:
+            a, b = population[i], population[j]
+            if a.fitness.dominates(b.fitness):
+                chosen.append(a)
+            elif b.fitness.dominates(a.fitness):
+                chosen.append(b)
+            else:
+                chosen.append(a if a.fitness.crowding_dist >= b.fitness.crowding_dist else b)
+        return chosen
+
+    def _offspring(self, population: list) -> list:
+        parents = self._tournament(population, self.population_size)
+        genomes = self.encoding.stack([ind.genome for ind in parents])
+        if self.crossover_rate > 0:
+            mates = self.encoding.stack([ind.genome for ind in self._tournament(population, len(parents))])
+            crossed = self.encoding.unstack(self.encoding.crossover(genomes, mates, self.rng))
+            use = self.rng.random(len(parents)) < self.crossover_rate
+            genomes = self.encoding.stack([c if u else g for c, g, u in
+                                           zip(crossed, self.encoding.unstack(genomes), use)])
+        return [_individual(g) for g in self.encoding.unstack(self.encoding.mutate(genomes, self.rng, self.generation))]
+
+    def _evaluate(self, individuals: list, owners: list[int]) -> None:
+        """Render and score every individual of every target in one batched call."""
+        images = self.encoding.render(self.encoding.stack([ind.genome for ind in individuals]), self.render_size)
+        scores = self.objective.score(images)
+        natural = naturalness(images).numpy()
+        rows, cols = np.arange(len(individuals)), np.asarray(owners)
+        fitness = scores.fitness.numpy()[rows, cols]
+        confidence = scores.confidence.numpy()[rows, cols]
+        for ind, f, n, c in zip(individuals, fitness, natural, confidence):
+            self.evaluations += 1
+            ind.fitness.values = (float(f), float(n))
+            ind.confidence = float(c)
+            ind.found_at = self.evaluations
+
+    # -- results and checkpoints --------------------------------------------------------------
+    def elites(self) -> list[Elite]:
+        return [Elite(target, hall[0].genome, hall[0].fitness.values[0], hall[0].confidence, hall[0].found_at)
+                for target, hall in zip(self.objective.targets, self.halls) if len(hall)]
+
+    def pareto_front(self) -> list[tuple[int, list]]:
+        """Per target: (class index, its distinct non-dominated individuals, most confident first)."""
+        fronts = []
+        for target, pop in zip(self.objective.targets, self.populations):
+            if pop:
+                front = tools.sortNondominated(pop, len(pop), first_front_only=True)[0]
+                # Clones score alike and do not dominate each other: keep one point per score pair.
+                unique = {ind.fitness.values: ind for ind in reversed(front)}
+                fronts.append((target, sorted(unique.values(), key=lambda ind: -ind.fitness.values[0])))
+        return fronts
+
+    def _dump(self, ind) -> dict:
+        crowding = getattr(ind.fitness, "crowding_dist", 0.0)
+        return {"genome": self.encoding.to_json(ind.genome), "fitness": list(ind.fitness.values),
+                "confidence": ind.confidence, "found_at": ind.found_at,
+                "crowding": None if math.isinf(crowding) else crowding}  # JSON has no infinity
+
+    def _load(self, data: dict):
+        ind = _individual(self.encoding.from_json(data["genome"]))
+        ind.fitness.values = tuple(float(v) for v in data["fitness"])
+        ind.fitness.crowding_dist = math.inf if data["crowding"] is None else float(data["crowding"])
+        ind.confidence = float(data["confidence"])
+        ind.found_at = int(data["found_at"])
+        return ind
+
+    def state_dict(self) -> dict:
+        return {
+            "generation": self.generation,
+            "evaluations": self.evaluations,
+            "rng": rng_state(self.rng),
+            "python_random": python_random_state(),
+            "populations": [[self._dump(ind) for ind in pop] for pop in self.populations],
+            "halls": [[self._dump(ind) for ind in hall] for hall in self.halls],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generation = int(state["generation"])
+        self.evaluations = int(state["evaluations"])
+        self.rng = restore_rng(state["rng"])
+        restore_python_random(state["python_random"])
+        self.populations = [[self._load(d) for d in pop] for pop in state["populations"]]
+        for hall, saved in zip(self.halls, state["halls"]):
+            hall.clear()
+            hall.update([self._load(d) for d in saved])

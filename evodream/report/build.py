@@ -38,8 +38,12 @@ def _prepare(out: Path) -> None:
     write_atomic(out / MARKER, f"written by evodream report {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
 
 
-def markdown(records: list[RunRecord], rows: list[dict], title: str) -> str:
-    text = [f"# {title}", "", markdown_table([formatted(r) for r in rows], DISPLAY_COLUMNS), "", NOTES, ""]
+def markdown(records: list[RunRecord], rows: list[dict], title: str, sections=()) -> str:
+    text = [f"# {title}", ""]
+    for heading, note, table, columns in sections:
+        text += [f"## {heading}", "", markdown_table(table, columns), "", note, ""]
+    text += ["## Runs", ""] if sections else []
+    text += [markdown_table([formatted(r) for r in rows], DISPLAY_COLUMNS), "", NOTES, ""]
     transfer, columns = transfer_table(records)
     if transfer:
         text += ["## Transfer", "", markdown_table(transfer, columns), ""]
@@ -47,7 +51,9 @@ def markdown(records: list[RunRecord], rows: list[dict], title: str) -> str:
 
 
 def write_report(runs, out: str | Path, *, title: str = "evodream report", max_classes: int = 100,
-                 tile: int = 96) -> Report:
+                 tile: int = 96, sections=()) -> Report:
+    """`sections`: extra tables, each (heading, note, formatted rows, columns), shown before the runs'
+    table (evodream sweep adds one row per grid cell)."""
     records = load_runs(runs)
     if max_classes <= 0:
         raise EvodreamError(f"--max-classes must be positive, got {max_classes}")
@@ -63,9 +69,9 @@ def write_report(runs, out: str | Path, *, title: str = "evodream report", max_c
         if png is not None:
             write_atomic(out / "figures" / f"{name}.png", png)
     page = html_page.page(records, [formatted(r) for r in rows], transfer_table(records), figures, title=title,
-                          tile=tile, max_classes=max_classes)
+                          tile=tile, max_classes=max_classes, sections=sections)
     write_atomic(out / "index.html", page.encode())
-    write_atomic(out / "summary.md", markdown(records, rows, title).encode())
+    write_atomic(out / "summary.md", markdown(records, rows, title, sections).encode())
     write_atomic(out / "summary.csv", csv_text(rows, [key for key, _ in SUMMARY_COLUMNS]).encode())
     write_atomic(out / "report.json", (dumps(records) + "\n").encode())
     return Report(out, out / "index.html", records, rows)

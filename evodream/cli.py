@@ -209,6 +209,8 @@ def main(argv=None) -> int:
     except EvodreamError as exc:
         print(f"evodream: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        return 0
     except KeyboardInterrupt:
         print("evodream: interrupted; a run continues with `evodream evolve --resume RUN`", file=sys.stderr)
         return 130

@@ -130,6 +130,8 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     _check_choice("recipe", config.recipe, RECIPES)
     _check_choice("confidence", config.confidence, ("log_prob", "prob", "margin"))
     _check_choice("colour", config.colour, COLOURS)
+    if config.device.split(":")[0] not in ("cpu", "cuda"):
+        raise EvodreamError(f"unknown device {config.device!r}: use cpu, cuda or cuda:N")
     if config.parent_selection is not None:
         _check_choice("parent_selection", config.parent_selection, ("focus", "uniform"))
     positive = {"population": config.population, "generations": config.generations,

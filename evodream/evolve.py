@@ -33,6 +33,7 @@ from .search.nsga2 import NSGA2
 STOP_SETTINGS = ("generations", "max_evals", "max_seconds", "goal")
 # Settings a resume may change besides when it stops: they never change the results.
 RESUME_SETTINGS = STOP_SETTINGS + ("checkpoint_every", "checkpoint_seconds")
+METRICS_FLUSH_SECONDS = 2.0  # how stale metrics.csv may get while a run is watched
 
 
 @dataclass
@@ -177,7 +178,7 @@ def _stop_reason(config: EvolveConfig, search, confidences, seconds) -> str | No
 def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -> EvolveResult:
     config, search = session.config, session.search
     started = time.perf_counter() - elapsed
-    last_checkpoint = time.perf_counter()
+    last_checkpoint = last_flush = time.perf_counter()
     pending_rows: list[dict] = []
     total = config.max_evals
     bar = tqdm(total=total, initial=min(search.evaluations, total or 0), unit="eval", disable=not progress,
@@ -201,7 +202,12 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
         if due or reason is not None:
             _checkpoint(session, run, pending_rows, seconds)
             pending_rows = []
-            last_checkpoint = time.perf_counter()
+            last_checkpoint = last_flush = time.perf_counter()
+        elif time.perf_counter() - last_flush >= METRICS_FLUSH_SECONDS:
+            # Rows past the checkpoint are fine to show early: a resume truncates them.
+            run.append_metrics(pending_rows)
+            pending_rows = []
+            last_flush = time.perf_counter()
     bar.close()
     seconds = time.perf_counter() - started
     names = session.classifier.class_names

@@ -101,7 +101,7 @@ def formatted(row: dict) -> dict:
     out["wall_seconds"] = f"{row['wall_seconds']:.1f} s"
     out["median_confidence"] = fmt_confidence(row["median_confidence"])
     out["min_confidence"] = fmt_confidence(row["min_confidence"])
-    out["mean_naturalness"] = "—" if row["mean_naturalness"] is None else f"{row['mean_naturalness']:.4g}"
+    out["mean_naturalness"] = "—" if row["mean_naturalness"] is None else f"{row['mean_naturalness']:.3f}"
     return {k: str(v) for k, v in out.items()}
 
 

@@ -79,9 +79,11 @@ def main() -> int:
     for t, rss in marks:
         print(f"  t={t / 60:6.1f} min  RSS {rss:8.1f} MiB")
     middle = min(samples, key=lambda s: abs(s[0] - total / 2))
+    last = samples[-2] if len(samples) > 2 else samples[-1]  # the last one taken while generations ran
     print(f"RSS start {samples[0][1]:.1f} MiB, first sample in the run {warm:.1f} MiB, "
-          f"middle ({middle[0] / 60:.1f} min) {middle[1]:.1f} MiB, end {samples[-1][1]:.1f} MiB; "
-          f"growth middle->end {samples[-1][1] - middle[1]:+.1f} MiB, peak {max(r for _, r in samples):.1f} MiB")
+          f"middle ({middle[0] / 60:.1f} min) {middle[1]:.1f} MiB, last in the run ({last[0] / 60:.1f} min) "
+          f"{last[1]:.1f} MiB, end (elites written) {samples[-1][1]:.1f} MiB; growth first->last in the run "
+          f"{last[1] - warm:+.1f} MiB, peak {max(r for _, r in samples):.1f} MiB")
     metrics = Path(out) / "metrics.csv"
     print(f"metrics.csv {metrics.stat().st_size / 2 ** 20:.1f} MiB, checkpoint.json "
           f"{(Path(out) / 'checkpoint.json').stat().st_size / 2 ** 10:.0f} KiB")

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import check_checkpoint, global_rng_state, restore_global_rng
-from .classifiers import Classifier, load_classifier, resolve_targets
+from .classifiers import load_classifier, resolve_targets
 from .config import EvolveConfig, from_mapping, validate
 from .errors import EvodreamError
 from .genomes import ENCODINGS, Encoding

@@ -35,7 +35,6 @@ def available_archs() -> list[str]:
 
 def load_torchvision(arch: str, weights: str | None = None, device: str = "cpu") -> Classifier:
     """A torchvision classifier with its ImageNet metadata and the weights found as described above."""
-    import torchvision
 
     archs = available_archs()
     key = arch.strip().lower()

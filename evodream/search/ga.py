@@ -7,14 +7,14 @@ in a single batched classifier call, and mutates a whole offspring batch with ar
 """
 from __future__ import annotations
 
-import random
 
 import numpy as np
 from deap import base, creator, tools
 
 from ..genomes.base import Encoding
 from ..objectives.objective import Objective
-from .base import Elite, Record, python_random_state, restore_python_random, restore_rng, rng_state
+from .base import Record
+from .populations import PopulationSearch
 
 LOGBOOK_KEEP = 1000  # generations of DEAP's Logbook kept in memory (~350 bytes each)
 
@@ -31,25 +31,17 @@ def _individual(genome):
     return ind
 
 
-class GeneticAlgorithm:
+class GeneticAlgorithm(PopulationSearch):
     def __init__(self, encoding: Encoding, objective: Objective, rng: np.random.Generator, *,
                  population_size: int = 10, tournament_size: int = 3, elite_count: int = 1,
                  crossover_rate: float = 0.0, mutation_rate: float = 1.0, render_size: int | None = None):
-        self.encoding = encoding
-        self.objective = objective
-        self.rng = rng
-        self.population_size = population_size
+        super().__init__(encoding, objective, rng, population_size=population_size,
+                         crossover_rate=crossover_rate, render_size=render_size)
         self.elite_count = min(elite_count, population_size)
-        self.crossover_rate = crossover_rate
         self.mutation_rate = mutation_rate  # chance an offspring is mutated (DEAP's mutpb)
-        self.render_size = render_size
-        self.generation = 0
-        self.evaluations = 0
         self.toolbox = base.Toolbox()
         self.toolbox.register("select", tools.selTournament, tournsize=tournament_size)
         self.toolbox.register("elites", tools.selBest)
-        self.populations: list[list] = [[] for _ in objective.targets]
-        self.halls = [tools.HallOfFame(1) for _ in objective.targets]
         self.stats = tools.Statistics(lambda ind: ind.confidence)
         for name, fn in (("max", np.max), ("median", np.median), ("min", np.min)):
             self.stats.register(name, fn)
@@ -78,11 +70,7 @@ class GeneticAlgorithm:
         chosen = self.toolbox.select(population, self.population_size - len(elites))
         genomes = self.encoding.stack([ind.genome for ind in chosen])
         if self.crossover_rate > 0:
-            mates = self.encoding.stack([ind.genome for ind in self.toolbox.select(population, len(chosen))])
-            crossed = self.encoding.unstack(self.encoding.crossover(genomes, mates, self.rng))
-            use = self.rng.random(len(chosen)) < self.crossover_rate
-            genomes = self.encoding.stack([c if u else g for c, g, u in
-                                           zip(crossed, self.encoding.unstack(genomes), use)])
+            genomes = self._crossed(genomes, self.toolbox.select(population, len(chosen)))
         mutated = self.encoding.unstack(self.encoding.mutate(genomes, self.rng, self.generation))
         keep = self.rng.random(len(chosen)) >= self.mutation_rate
         originals = self.encoding.unstack(genomes)
@@ -110,11 +98,7 @@ class GeneticAlgorithm:
             ind.confidence = float(c)
             ind.found_at = self.evaluations
 
-    # -- results and checkpoints --------------------------------------------------------------
-    def elites(self) -> list[Elite]:
-        return [Elite(target, hall[0].genome, hall[0].fitness.values[0], hall[0].confidence, hall[0].found_at)
-                for target, hall in zip(self.objective.targets, self.halls) if len(hall)]
-
+    # -- checkpoints: how one individual is saved ------------------------------------------------
     def _dump(self, ind) -> dict:
         return {"genome": self.encoding.to_json(ind.genome), "fitness": ind.fitness.values[0],
                 "confidence": ind.confidence, "found_at": ind.found_at}
@@ -125,23 +109,3 @@ class GeneticAlgorithm:
         ind.confidence = float(data["confidence"])
         ind.found_at = int(data["found_at"])
         return ind
-
-    def state_dict(self) -> dict:
-        return {
-            "generation": self.generation,
-            "evaluations": self.evaluations,
-            "rng": rng_state(self.rng),
-            "python_random": python_random_state(),
-            "populations": [[self._dump(ind) for ind in pop] for pop in self.populations],
-            "halls": [[self._dump(ind) for ind in hall] for hall in self.halls],
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generation = int(state["generation"])
-        self.evaluations = int(state["evaluations"])
-        self.rng = restore_rng(state["rng"])
-        restore_python_random(state["python_random"])
-        self.populations = [[self._load(d) for d in pop] for pop in state["populations"]]
-        for hall, saved in zip(self.halls, state["halls"]):
-            hall.clear()
-            hall.update([self._load(d) for d in saved])

@@ -12,7 +12,6 @@ Parent selection:
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..genomes.base import Encoding
 from ..objectives.objective import Objective

@@ -24,7 +24,8 @@ from deap import base, creator, tools
 from ..genomes.base import Encoding
 from ..objectives.objective import Objective
 from ..objectives.priors import naturalness
-from .base import Elite, Record, python_random_state, restore_python_random, restore_rng, rng_state
+from .base import Record
+from .populations import PopulationSearch
 
 if not hasattr(creator, "EvodreamFitness2"):
     # Both maximised: (log-probability of the target, naturalness).
@@ -39,24 +40,15 @@ def _individual(genome):
     return ind
 
 
-class NSGA2:
+class NSGA2(PopulationSearch):
     def __init__(self, encoding: Encoding, objective: Objective, rng: np.random.Generator, *,
                  population_size: int = 20, crossover_rate: float = 0.0, render_size: int | None = None):
         if objective.priors:
             raise ValueError("NSGA-II scores naturalness itself: give it an Objective without priors")
-        self.encoding = encoding
-        self.objective = objective
-        self.rng = rng
-        self.population_size = population_size
-        self.crossover_rate = crossover_rate
-        self.render_size = render_size
-        self.generation = 0
-        self.evaluations = 0
+        super().__init__(encoding, objective, rng, population_size=population_size,
+                         crossover_rate=crossover_rate, render_size=render_size)
         self.toolbox = base.Toolbox()
         self.toolbox.register("select", tools.selNSGA2)
-        self.populations: list[list] = [[] for _ in objective.targets]
-        # Most confident individual ever, per target (fitness compares confidence first).
-        self.halls = [tools.HallOfFame(1) for _ in objective.targets]
 
     # -- one generation ----------------------------------------------------------------------
     def step(self) -> Record:
@@ -99,11 +91,7 @@ class NSGA2:
         parents = self._tournament(population, self.population_size)
         genomes = self.encoding.stack([ind.genome for ind in parents])
         if self.crossover_rate > 0:
-            mates = self.encoding.stack([ind.genome for ind in self._tournament(population, len(parents))])
-            crossed = self.encoding.unstack(self.encoding.crossover(genomes, mates, self.rng))
-            use = self.rng.random(len(parents)) < self.crossover_rate
-            genomes = self.encoding.stack([c if u else g for c, g, u in
-                                           zip(crossed, self.encoding.unstack(genomes), use)])
+            genomes = self._crossed(genomes, self._tournament(population, len(parents)))
         return [_individual(g) for g in self.encoding.unstack(self.encoding.mutate(genomes, self.rng, self.generation))]
 
     def _evaluate(self, individuals: list, owners: list[int]) -> None:
@@ -121,10 +109,6 @@ class NSGA2:
             ind.found_at = self.evaluations
 
     # -- results and checkpoints --------------------------------------------------------------
-    def elites(self) -> list[Elite]:
-        return [Elite(target, hall[0].genome, hall[0].fitness.values[0], hall[0].confidence, hall[0].found_at)
-                for target, hall in zip(self.objective.targets, self.halls) if len(hall)]
-
     def pareto_front(self) -> list[tuple[int, list]]:
         """Per target: (class index, its distinct non-dominated individuals, most confident first)."""
         fronts = []
@@ -149,23 +133,3 @@ class NSGA2:
         ind.confidence = float(data["confidence"])
         ind.found_at = int(data["found_at"])
         return ind
-
-    def state_dict(self) -> dict:
-        return {
-            "generation": self.generation,
-            "evaluations": self.evaluations,
-            "rng": rng_state(self.rng),
-            "python_random": python_random_state(),
-            "populations": [[self._dump(ind) for ind in pop] for pop in self.populations],
-            "halls": [[self._dump(ind) for ind in hall] for hall in self.halls],
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generation = int(state["generation"])
-        self.evaluations = int(state["evaluations"])
-        self.rng = restore_rng(state["rng"])
-        restore_python_random(state["python_random"])
-        self.populations = [[self._load(d) for d in pop] for pop in state["populations"]]
-        for hall, saved in zip(self.halls, state["halls"]):
-            hall.clear()
-            hall.update([self._load(d) for d in saved])

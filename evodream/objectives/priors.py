@@ -58,6 +58,11 @@ PRIORS: dict[str, Prior] = {}
 CLASSIFIER_PRIORS = ("robust",)
 
 CALIBRATION_FILE = "calibration.json"
+# A balanced starting set (what `evodream compare` uses for its +priors methods). Measured on
+# LeNet-MNIST, direct encoding, MAP-Elites to 95% on all 10 digits, seeds 0-2: mean elite naturalness
+# 0.16 without priors, 0.21 with these weights (similar evaluations), 0.32 with weight 1 each
+# (1.6-2.8x the evaluations); stronger weights trade confidence away (weight 3: 95% not reached).
+DEFAULT_PRIORS = {"tv": 0.3, "spectrum": 0.3, "colour": 0.3, "gradient": 0.3}
 _LUMA = (0.299, 0.587, 0.114)
 
 

@@ -108,7 +108,9 @@ class _Session:
                 "model": {"name": self.classifier.name, "input_size": self.classifier.input_size,
                           "channels": self.classifier.channels, "classes": self.classifier.num_classes},
                 "targets": self.targets, "target_names": [self.classifier.class_names[t] for t in self.targets],
-                "encoding": self.encoding.settings(), "objective": self.objective.settings()}
+                "encoding": self.encoding.settings(), "objective": self.objective.settings(),
+                # Float sums in the model depend on the thread count: part of what reproduces a run.
+                "torch_threads": torch.get_num_threads()}
 
 
 def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> EvolveResult:

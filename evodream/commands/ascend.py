@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from . import add_model_flags
+
 
 def _optional_float(text: str):
     return None if text.lower() in ("none", "off") else float(text)
@@ -51,11 +53,7 @@ def register(sub, parser_class=None) -> None:
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper on ImageNet")
     p.add_argument("--batch-size", type=int, default=64,
                    help="images per forward/backward pass (default 64: all targets at once up to 64)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
-    p.add_argument("--input-size", type=int, help="custom model: input size in pixels")
-    p.add_argument("--weights", help="torchvision model: a local weights file (state dict)")
+    add_model_flags(p)
     p.add_argument("--out", help="run folder to create (default runs/<time>-<model>-ascend)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from . import add_model_flags
+
 
 def register(sub, parser_class=None) -> None:
     p = sub.add_parser(
@@ -36,11 +38,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--prior", dest="priors", default="",
                    help="class dreams: natural-image priors, NAME=WEIGHT,... (e.g. tv=0.1)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the jitter (default 0)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
-    p.add_argument("--input-size", type=int, help="custom model: input size in pixels")
-    p.add_argument("--weights", help="torchvision model: a local weights file (state dict)")
+    add_model_flags(p)
     p.add_argument("--out", help="folder to create (default runs/<time>-<model>-dream)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)

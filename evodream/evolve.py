@@ -228,7 +228,7 @@ def _checkpoint(session: _Session, run: RunFolder, rows: list[dict], seconds: fl
     # Metrics first (on disk), then the checkpoint, which records how many bytes of them it covers:
     # whatever a crash leaves past that, a resume cuts off.
     size = run.append_metrics(rows, sync=True)
-    state = {"search": session.search.state_dict(), "queries": session.classifier.queries,
+    state = {"search": session.search.state_dict(defer=True), "queries": session.classifier.queries,
              "wall_seconds": seconds, "metrics_bytes": size, **global_rng_state()}
     if session.milestones is not None:
         milestones = session.milestones.to_json()

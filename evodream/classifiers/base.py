@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EvodreamError
+from .allocator import keep_freed_memory
 
 
 class Classifier:
@@ -35,6 +36,8 @@ class Classifier:
         self.input_size = int(input_size)
         self.channels = int(channels)
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # 2x faster CPU forward passes; see allocator.py
         self.channels_last = channels_last
         self.module = module.eval().to(self.device)
         if channels_last:

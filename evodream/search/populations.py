@@ -2,6 +2,8 @@
 batch variation of parents, and JSON checkpoints of it all."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from deap import tools
 
@@ -40,14 +42,17 @@ class PopulationSearch:
         return [Elite(target, hall[0].genome, hall[0].fitness.values[0], hall[0].confidence, hall[0].found_at)
                 for target, hall in zip(self.objective.targets, self.halls) if len(hall)]
 
-    def state_dict(self) -> dict:
+    def state_dict(self, defer: bool = False) -> dict:
+        """Everything a resume needs; defer leaves each individual as a function building its JSON
+        (for write_json, as in MapElites.state_dict)."""
+        dump = (lambda ind: functools.partial(self._dump, ind)) if defer else self._dump
         return {
             "generation": self.generation,
             "evaluations": self.evaluations,
             "rng": rng_state(self.rng),
             "python_random": python_random_state(),
-            "populations": [[self._dump(ind) for ind in pop] for pop in self.populations],
-            "halls": [[self._dump(ind) for ind in hall] for hall in self.halls],
+            "populations": [[dump(ind) for ind in pop] for pop in self.populations],
+            "halls": [[dump(ind) for ind in hall] for hall in self.halls],
         }
 
     def load_state_dict(self, state: dict) -> None:

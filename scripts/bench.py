@@ -2,18 +2,32 @@
 
     python scripts/bench.py                 # LeNet cases (about a minute)
     python scripts/bench.py --imagenet      # also MAP-Elites CPPN on EfficientNet-Lite0 at 224 px
+    python scripts/bench.py --pyribs        # also evaluations to fool LeNet on all 10 digits, against pyribs
+    python scripts/bench.py --all           # every case above
 
-For each case it prints evaluations/s of the whole search (render, mutate, score, archive), the
-classifier's own throughput at the same batch size measured in the same process, their ratio,
-and peak memory. Figures are printed, never asserted: machines are noisy, ratios measured in one
-run are what to compare.
+For each throughput case it prints evaluations/s of the whole search (render, mutate, score,
+archive), the classifier's own throughput at the same batch size measured in the same process,
+their ratio, and peak memory. Figures are printed, never asserted: machines are noisy, ratios
+measured in one run are what to compare.
+
+--pyribs counts evaluations (classifier images) until all 10 MNIST digits hold >= 99.99% on the
+shipped LeNet. First pyribs' "fooling MNIST" tutorial recipe (plain MAP-Elites: a GridArchive of one
+cell per digit, one GaussianEmitter with sigma 0.5 started from a grey image and clipped to [0,1],
+batch 30; objective = top class probability, measure = predicted digit), stopped at the goal or at
+--pyribs-cap evaluations (default 1,000,000; it can take 10-20 minutes on one thread). Then
+evodream's default recipe, run through the public ``evolve`` API exactly as ``evodream evolve
+--model lenet-mnist --encoding direct|cppn --algorithm map-elites --target all`` would (goal
+0.9999, its own 100,000-evaluation cap), for seeds 0, 1, 2. It prints the ratio pyribs / evodream;
+the goal is >= 100. Needs pyribs: pip install -e '.[bench]' (the case is skipped without it).
 """
 from __future__ import annotations
 
 import argparse
 import random
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,12 +91,132 @@ def row(name, search, clf, note=""):
           f"   peak {peak_mb():6.0f} MB {note}", flush=True)
 
 
+PYRIBS_GOAL = 0.9999
+PYRIBS_CHECKPOINTS = (10_000, 100_000)
+
+
+def pyribs_fooling_mnist(classifier, cap, seed=0, batch=30, sigma=0.5, goal=PYRIBS_GOAL, report_every=100_000):
+    """pyribs' fooling-MNIST tutorial recipe on `classifier`, until every digit holds `goal` or `cap` images.
+
+    Returns None (after one line saying so) when pyribs is not installed; else a dict with the
+    evaluations spent, the first evaluation count at which each digit held `goal` (-1: never),
+    each digit's best probability and the wall time.
+    """
+    try:
+        from ribs.archives import GridArchive
+        from ribs.emitters import GaussianEmitter
+        from ribs.schedulers import Scheduler
+    except ImportError:
+        print("pyribs comparison skipped: pyribs is not installed (pip install -e '.[bench]')", flush=True)
+        return None
+
+    pixels = classifier.channels * classifier.input_size ** 2
+    digits = classifier.num_classes
+    # One cell per digit: measures are the predicted digit 0..9, binned over [0, 10) into 10 cells.
+    archive = GridArchive(solution_dim=pixels, dims=[digits], ranges=[(0, digits)], seed=seed)
+    emitter = GaussianEmitter(archive, sigma=sigma, x0=np.full(pixels, 0.5), bounds=[(0.0, 1.0)] * pixels,
+                              batch_size=batch, seed=seed)
+    scheduler = Scheduler(archive, [emitter])
+    best = np.full(digits, -np.inf)          # best probability of each digit so far = its cell's elite objective
+    first = np.full(digits, -1, dtype=np.int64)
+    shape = (-1, classifier.channels, classifier.input_size, classifier.input_size)
+    start_queries, start = classifier.queries, time.perf_counter()
+    evaluations, next_report = 0, report_every
+    while evaluations < cap and (first < 0).any():
+        solutions = scheduler.ask()
+        probs = classifier.probs(torch.from_numpy(solutions.astype(np.float32)).view(shape))  # one call per batch
+        top, predicted = probs.max(dim=1)
+        objective, measure = top.numpy().astype(np.float64), predicted.numpy()
+        scheduler.tell(objective, measure[:, None].astype(np.float64))
+        evaluations = classifier.queries - start_queries
+        np.maximum.at(best, measure, objective)
+        first[(best >= goal) & (first < 0)] = evaluations
+        if evaluations >= next_report:
+            print(f"  pyribs: {evaluations:>9,} evaluations, {int((best >= goal).sum())}/{digits} digits >= "
+                  f"{goal:.2%}, {time.perf_counter() - start:6.0f} s", flush=True)
+            next_report += report_every
+    elites = archive.data()
+    archived = np.full(digits, -np.inf)
+    archived[np.asarray(elites["index"], dtype=np.int64)] = elites["objective"]
+    if not np.array_equal(archived, best):  # the tracking above must agree with the archive itself
+        raise RuntimeError(f"per-digit tracking {best} disagrees with the pyribs archive {archived}")
+    return {"evaluations": evaluations, "first": first, "best": best, "seconds": time.perf_counter() - start,
+            "finished": bool((first >= 0).all())}
+
+
+def evodream_to_goal(encoding, seed, threads):
+    """`evodream evolve --model lenet-mnist --encoding ENCODING --algorithm map-elites --target all --seed SEED`
+    through the Python API, its run folder in a temporary directory."""
+    from evodream.config import EvolveConfig
+    from evodream.evolve import evolve
+
+    config = EvolveConfig(model="lenet-mnist", encoding=encoding, algorithm="map-elites", target="all",
+                          seed=seed, threads=threads)
+    with tempfile.TemporaryDirectory() as folder:
+        result = evolve(config, Path(folder) / "run", progress=False)
+    finished = min(result.confidences.values()) >= config.goal
+    return {"evaluations": result.evaluations, "queries": result.queries, "seconds": result.wall_seconds,
+            "finished": finished, "stop": result.stop_reason, "cap": config.max_evals}
+
+
+def pyribs_case(cap, threads, seeds=(0, 1, 2), encodings=("direct", "cppn")):
+    lenet = load_classifier("lenet-mnist")  # a fresh one: its query counter is this case's alone
+    print(f"pyribs fooling_mnist recipe on lenet-mnist (GridArchive 10 cells, GaussianEmitter sigma 0.5 from grey, "
+          f"batch 30), until all 10 digits >= {PYRIBS_GOAL:.2%} or {cap:,} evaluations:", flush=True)
+    theirs = pyribs_fooling_mnist(lenet, cap)
+    if theirs is None:
+        return None
+    first = theirs["first"]
+    reached = lambda n: int(((first >= 0) & (first <= n)).sum())
+    marks = [n for n in PYRIBS_CHECKPOINTS if n < cap] + [cap]
+    print(f"  pyribs: {theirs['evaluations']:,} evaluations, {int((first >= 0).sum())}/10 digits >= "
+          f"{PYRIBS_GOAL:.2%} at the end ({'finished' if theirs['finished'] else 'NOT finished within the cap'}), "
+          f"{theirs['seconds']:.0f} s", flush=True)
+    print("  pyribs digits >= 99.99% by " + ", ".join(f"{n:,}: {reached(n)}/10" for n in marks)
+          + "   best per digit " + " ".join(f"{d}:{p:.6f}" if np.isfinite(p) else f"{d}:none"
+                                          for d, p in enumerate(theirs["best"])), flush=True)
+
+    results = {}
+    for encoding in encodings:
+        runs = [evodream_to_goal(encoding, seed, threads) for seed in seeds]
+        results[encoding] = runs
+        for seed, run in zip(seeds, runs):
+            status = "all 10 digits >= 99.99%" if run["finished"] else f"NOT finished ({run['stop']})"
+            print(f"  evodream {encoding:<6} seed {seed}: {run['evaluations']:>7,} evaluations "
+                  f"({run['queries']:,} classifier images), {status}, {run['seconds']:.1f} s", flush=True)
+        done = [r["evaluations"] for r in runs if r["finished"]]
+        if not done:
+            print(f"  ratio pyribs / evodream {encoding}: not defined, no seed finished within evodream's "
+                  f"{runs[0]['cap']:,}-evaluation cap", flush=True)
+            continue
+        mean, worst = float(np.mean(done)), max(done)
+        prefix = "" if theirs["finished"] else "> "
+        note = "" if theirs["finished"] else f" (pyribs did not finish: > cap / ours, a lower bound)"
+        unfinished = len(runs) - len(done)
+        if unfinished:
+            note += f" ({unfinished} evodream seed(s) did not finish and are left out)"
+        ratio_mean, ratio_worst = theirs["evaluations"] / mean, theirs["evaluations"] / worst
+        goal = "met" if ratio_worst >= 100 and not unfinished else "NOT met"
+        print(f"  ratio pyribs / evodream {encoding}: {prefix}{theirs['evaluations']:,} / {mean:,.0f} (mean of "
+              f"{len(done)} seeds) = {prefix}{ratio_mean:,.1f}x; against the slowest seed {prefix}{ratio_worst:,.1f}x"
+              f"{note}; goal >= 100x: {goal}", flush=True)
+    return theirs, results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--imagenet", action="store_true", help="also the EfficientNet-Lite0 CPPN case (slow)")
+    parser.add_argument("--pyribs", action="store_true",
+                        help="also evaluations to all 10 digits at 99.99%%: pyribs' fooling_mnist recipe against "
+                             "evodream (slow; needs pip install -e '.[bench]')")
+    parser.add_argument("--pyribs-cap", type=int, default=1_000_000,
+                        help="evaluations after which the pyribs run stops unfinished (default 1,000,000)")
+    parser.add_argument("--all", action="store_true", help="every case: --imagenet and --pyribs")
     args = parser.parse_args()
+    if args.all:
+        args.imagenet = args.pyribs = True
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.seconds:g} s per measurement")
 
@@ -114,6 +248,9 @@ def main():
         ours = search_rate(search, args.seconds * 4)
         row("map-elites cppn efficientnet-lite0, batch 8", ours,
             classifier_rate(effnet, 3, 224, 8, args.seconds * 4))
+
+    if args.pyribs:
+        pyribs_case(args.pyribs_cap, args.threads)
 
 
 if __name__ == "__main__":

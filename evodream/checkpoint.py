@@ -122,6 +122,19 @@ def _search(state, targets: int, algorithm: str):
             raise _Bad(f"search.strength holds {len(strength)} values for {targets} targets")
         for i, value in enumerate(strength):
             _number(value, f"search.strength[{i}]", 0.0)
+        if state.get("next") is not None:  # overlap: a generation bred but not yet scored
+            pending = _type(state["next"], dict, "search.next")
+            genomes = _type(pending.get("genomes"), list, "search.next.genomes")
+            if not genomes:
+                raise _Bad("search.next.genomes is empty")
+            if pending.get("parent_cells") is not None:
+                parents = _type(pending["parent_cells"], list, "search.next.parent_cells")
+                if len(parents) != len(genomes):
+                    raise _Bad(f"search.next.parent_cells holds {len(parents)} cells for {len(genomes)} genomes")
+                for i, cell in enumerate(parents):
+                    _int(cell, f"search.next.parent_cells[{i}]")
+                    if cell >= targets:
+                        raise _Bad(f"search.next.parent_cells[{i}] is {cell}, past the last of {targets} cells")
         return
     # ga / nsga2: a population and a hall of fame per target; nsga2 scores two objectives
     objectives = 2 if algorithm == "nsga2" else None

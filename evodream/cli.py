@@ -51,6 +51,9 @@ def _add_evolve(sub) -> None:
     p.add_argument("--parent-selection", help="map-elites parents: focus (unfinished cells) or uniform")
     p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="adapt each cell's mutation strength by the 1/5 success rule")
+    p.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
+                   help="map-elites: breed and render the next generation on a second thread while the classifier "
+                        "scores this one (hides CPPN rendering on a spare core; parents one generation stale)")
     p.add_argument("--prior", dest="priors", metavar="NAME=WEIGHT,...",
                    help="add natural-image priors to the fitness, e.g. tv=0.3,spectrum=0.3,colour=0.3,gradient=0.3 "
                         "(priors: tv, spectrum, colour, gradient, robust; weights 0.1-1 are typical; 'none' for none)")

@@ -54,6 +54,7 @@ class EvolveConfig:
     crossover_rate: float = 0.0
     parent_selection: str | None = None
     adaptive: bool | None = None
+    overlap: bool = False                  # map-elites: render the next generation while this one is scored
     tournament_size: int = 3
     colour: str = "hls"
     device: str = "cpu"
@@ -149,6 +150,8 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     from .objectives.priors import parse_priors  # here, not at the top: config stays light to import
 
     parse_priors(config.priors)  # unknown names and bad weights fail before any work starts
+    if config.overlap and config.algorithm != "map-elites":
+        raise EvodreamError(f"--overlap works with --algorithm map-elites only, not {config.algorithm}; drop --overlap")
     if config.algorithm == "nsga2" and any(config.priors.values()):
         raise EvodreamError("nsga2 trades confidence against naturalness itself: drop --prior "
                             "(or use --algorithm ga / map-elites with priors)")

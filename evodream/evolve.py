@@ -70,7 +70,7 @@ def build_search(config: EvolveConfig, encoding: Encoding, objective: Objective,
     if config.algorithm == "map-elites":
         return MapElites(encoding, objective, rng, batch_size=config.population,
                          parent_selection=config.parent_selection, goal=config.goal or 1.0,
-                         crossover_rate=config.crossover_rate, adaptive=config.adaptive)
+                         crossover_rate=config.crossover_rate, adaptive=config.adaptive, overlap=config.overlap)
     if config.algorithm == "nsga2":
         return NSGA2(encoding, objective, rng, population_size=config.population,
                      crossover_rate=config.crossover_rate)
@@ -211,6 +211,8 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
             pending_rows = []
             last_flush = time.perf_counter()
     bar.close()
+    if hasattr(search, "close"):
+        search.close()  # the overlap render thread
     seconds = time.perf_counter() - started
     names = session.classifier.class_names
     result = EvolveResult(run, search.generation, search.evaluations, session.classifier.queries, seconds,

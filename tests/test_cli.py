@@ -62,6 +62,19 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, capsys):
         assert (whole / "elites" / name).read_text() == (split / "elites" / name).read_text()
 
 
+def test_overlapped_run_resumes_like_an_uninterrupted_one(tmp_path, capsys):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    base = ["evolve", "--encoding", "cppn", "--target", "all", "--goal", "none", "--seed", "2", "--overlap",
+            "--checkpoint-every", "5", "--quiet"]
+    _run(base + ["--generations", "16", "--out", str(whole)], capsys)
+    _run(base + ["--generations", "8", "--out", str(split)], capsys)
+    assert "next" in json.loads((split / "checkpoint.json").read_text())["search"]
+    _run(["evolve", "--resume", str(split), "--generations", "16", "--quiet"], capsys)
+    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
+    assert len(_metrics(whole)) == 16 and drop_time(_metrics(whole)) == drop_time(_metrics(split))
+    assert (whole / "elites" / "0004-4.json").read_text() == (split / "elites" / "0004-4.json").read_text()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "lenet-mnst"], "did you mean 'lenet-mnist'"),
     (["--target", "seven"], "unknown class 'seven'"),
@@ -72,6 +85,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, capsys):
     (["--max-evals", "-5"], "max-evals must be positive"),
     (["--mutation-rate", "1.5"], "between 0 and 1"),
     (["--generations", "many"], "invalid int value"),
+    (["--algorithm", "ga", "--overlap"], "--overlap works with --algorithm map-elites only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     out = tmp_path / "run"

@@ -239,6 +239,8 @@ CORRUPTIONS = {
                      "invalid direct genome"),
     "genome pixels": (_corrupt(lambda d: d["search"]["cells"][1]["genome"].update(pixels_f32_base64="@@")),
                       "invalid direct genome"),
+    "bred-ahead parent out of range": (_corrupt(lambda d: d["search"].update(
+        next={"genomes": [d["search"]["cells"][0]["genome"]], "parent_cells": [7]})), "past the last of 3 cells"),
     "metrics shorter": (_corrupt(lambda d: d.update(metrics_bytes=10 ** 9)), "rows were lost"),
 }
 

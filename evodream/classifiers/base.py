@@ -6,13 +6,14 @@ image it evaluates, so searches and reports can speak in queries.
 """
 from __future__ import annotations
 
+import time
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import EvodreamError
-from .allocator import keep_freed_memory
+from .allocator import RELEASE_SECONDS, keep_freed_memory, release_free_memory
 
 
 class Classifier:
@@ -48,6 +49,7 @@ class Classifier:
         self._mean = torch.tensor(mean or [0.0] * channels, dtype=torch.float32, device=self.device).view(shape)
         self._std = torch.tensor(std or [1.0] * channels, dtype=torch.float32, device=self.device).view(shape)
         self.queries = 0
+        self._released_at = time.monotonic()
 
     @property
     def num_classes(self) -> int:
@@ -78,6 +80,9 @@ class Classifier:
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Differentiable logits (gradient ascent uses this); counts the images as queries."""
         self.queries += images.shape[0]
+        if time.monotonic() - self._released_at > RELEASE_SECONDS:
+            release_free_memory()  # bounds the kept heap's fragmentation (allocator.py)
+            self._released_at = time.monotonic()
         if self.device.type == "cuda":
             # Half-precision matmuls on the GPU; probabilities are taken in float32 by the callers.
             with torch.autocast("cuda", dtype=torch.float16):

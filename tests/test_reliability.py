@@ -320,3 +320,42 @@ def test_classifier_checks_every_batch_for_nan():
     images[1, 0, 0, 0] = float("nan")
     with pytest.raises(EvodreamError, match="1 of 3 images"):
         classifier.probs(images)
+
+
+def test_deferred_genomes_write_the_same_checkpoint_bytes(tmp_path, lenet):
+    import numpy as np
+
+    from evodream.genomes import DirectEncoding
+    from evodream.objectives import Objective
+    from evodream.runs import write_json
+    from evodream.search.map_elites import MapElites
+
+    search = MapElites(DirectEncoding(1, 28), Objective(lenet, range(10)), np.random.default_rng(0), batch_size=10)
+    for _ in range(3):
+        search.step()
+    write_json(tmp_path / "now.json", search.state_dict())
+    write_json(tmp_path / "deferred.json", search.state_dict(defer=True))
+    assert (tmp_path / "now.json").read_bytes() == (tmp_path / "deferred.json").read_bytes()
+
+
+def test_a_failed_json_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    from evodream.runs import write_json
+
+    target = tmp_path / "state.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(ValueError):
+        write_json(target, {"a": float("nan")})  # allow_nan=False: refused halfway through the stream
+    assert json.loads(target.read_text()) == {"a": 1} and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_allocator_is_left_alone_when_the_user_set_glibc_variables():
+    code = "from evodream.classifiers.allocator import keep_freed_memory; print(keep_freed_memory())"
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "1000000"}
+    chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_"))})
+    import platform
+
+    assert chosen.stdout.strip() == "False"
+    assert default.stdout.strip() == str(platform.libc_ver()[0] == "glibc")

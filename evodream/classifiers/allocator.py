@@ -5,10 +5,11 @@ heap whenever its free top passes 128 KiB. A 224-px CNN allocates and frees tens
 per batch, so by default every forward pass faults in new zeroed pages: EfficientNet-Lite0 on one
 thread at batch 8 ran 21.8 img/s with 1.0 million minor page faults in 6 s (a third of its time in
 the kernel), and 41.3 img/s with none once both thresholds were raised (2 threads, batch 16: 84
-img/s). The cost: freed blocks of different sizes fragment the kept heap, and a 1,000-class direct
-ImageNet run grew 50 MB per 20 generations of free-but-resident holes. So every RELEASE_SECONDS (10 s)
-the classifier hands back the pages of whatever is free at that moment (malloc_trim): a one-off
-refill of the working set, well under 1% of the time.
+img/s). The cost: a heap that is never trimmed keeps whatever fragmentation makes of it (a
+1,000-class direct ImageNet run, which freed a different-sized batch copy every generation,
+grew its heap by ~45 MB per 20 generations until that copy went). As a backstop, every
+RELEASE_SECONDS (10 s) the classifier hands back the pages of whatever is free at that moment
+(malloc_trim), which costs one refill of the working set.
 
 Only glibc has ``mallopt``; elsewhere, or when the user set glibc's own MALLOC_* variables, this
 does nothing.
@@ -32,14 +33,13 @@ _libc = None
 
 def keep_freed_memory() -> bool:
     """Raise glibc's trim and mmap thresholds once per process; True if they are now raised."""
-    global _done
+    global _done, _libc
     if _done:
         return True
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     if any(key in os.environ for key in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")):
         return False  # the user chose their own allocator settings
-    global _libc
     try:
         _libc = ctypes.CDLL("libc.so.6")
     except OSError:

@@ -48,10 +48,9 @@ def sbx_crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, eta: f
 def _own_mapping_copy(genome: np.ndarray) -> np.ndarray:
     """A copy in its own anonymous memory mapping, unmapped when the array is freed.
 
-    Archive genomes live long and die in random order; in the malloc heap (which classifiers keep
-    large on purpose, see classifiers/allocator.py) they would pin scattered holes between the
-    big transient activation buffers, and a 224-px run's heap kept growing (3.4 GB after 180
-    generations). Outside it, the heap holds only same-sized per-generation buffers.
+    Archive genomes live long and die in random order. Kept out of the malloc heap (which
+    classifiers keep large on purpose, see classifiers/allocator.py), they cannot pin holes
+    between its big per-generation buffers, and each one's memory goes back to the OS with it.
     """
     copy = np.frombuffer(mmap.mmap(-1, max(genome.nbytes, 1)), dtype=genome.dtype, count=genome.size)
     copy = copy.reshape(genome.shape)

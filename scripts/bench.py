@@ -36,6 +36,7 @@ import torch
 from evodream.classifiers import load_classifier
 from evodream.genomes import CPPNEncoding, DirectEncoding
 from evodream.objectives import Objective
+from evodream.runs import RunFolder
 from evodream.search.map_elites import MapElites
 
 
@@ -204,10 +205,11 @@ def pyribs_case(cap, threads, seeds=(0, 1, 2), encodings=("direct", "cppn")):
     return theirs, results
 
 
-def imagenet_case(seconds: float, warmup: int = 2000) -> None:
+def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = None) -> None:
     """MAP-Elites CPPN on EfficientNet-Lite0 at 224 px over all 1,000 classes (after `warmup`
-    evaluations to grow the CPPNs), at the batch size the classifier runs fastest per image; serial,
-    then with overlap (rendering on a second thread, as --overlap)."""
+    evaluations to grow the CPPNs, or from the archive of a finished run's checkpoint), at the batch
+    size the classifier runs fastest per image; serial, then with overlap (rendering on a second
+    thread, as --overlap)."""
     effnet = load_classifier("efficientnet-lite0")
     rates = {batch: classifier_rate(effnet, 3, 224, batch, seconds) for batch in (4, 8, 16, 32)}
     print("efficientnet-lite0 classifier alone, img/s by batch: "
@@ -215,8 +217,11 @@ def imagenet_case(seconds: float, warmup: int = 2000) -> None:
     batch = max(rates, key=rates.get)
     encoding = CPPNEncoding(3, 224)
     grown = MapElites(encoding, Objective(effnet, range(1000)), np.random.default_rng(0), batch_size=batch, goal=1.0)
-    for _ in range(max(1, warmup // batch)):
-        grown.step()
+    if archive_run:
+        grown.load_state_dict(RunFolder.open(archive_run).load_checkpoint()["search"])
+    else:
+        for _ in range(max(1, warmup // batch)):
+            grown.step()
     nodes = np.mean([g.n_nodes for g in grown.genomes if g is not None])
     for overlap in (False, True):
         search = MapElites(encoding, grown.objective, np.random.default_rng(1), batch_size=batch, goal=1.0,
@@ -233,6 +238,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--imagenet", action="store_true", help="also the EfficientNet-Lite0 CPPN case (slow)")
+    parser.add_argument("--imagenet-from", metavar="RUN",
+                        help="start the --imagenet case from this 1,000-class CPPN run's archive (grown CPPNs)")
     parser.add_argument("--pyribs", action="store_true",
                         help="also evaluations to all 10 digits at 99.99%%: pyribs' fooling_mnist recipe against "
                              "evodream (slow; needs pip install -e '.[bench]')")
@@ -242,6 +249,8 @@ def main():
     args = parser.parse_args()
     if args.all:
         args.imagenet = args.pyribs = True
+    if args.imagenet_from:
+        args.imagenet = True
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.seconds:g} s per measurement")
 
@@ -264,7 +273,7 @@ def main():
           f"{ours:9.0f} eval/s   speed-up {ours / deap:5.1f}x", flush=True)
 
     if args.imagenet:
-        imagenet_case(args.seconds)
+        imagenet_case(args.seconds, archive_run=args.imagenet_from)
 
     if args.pyribs:
         pyribs_case(args.pyribs_cap, args.threads)

@@ -45,14 +45,19 @@ def sbx_crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, eta: f
     return np.clip(child, 0.0, 1.0).astype(np.float32)
 
 
-def _own_mapping_copy(genome: np.ndarray) -> np.ndarray:
-    """A copy in its own anonymous memory mapping, unmapped when the array is freed.
+OWN_MAPPING_BYTES = 128 * 1024  # glibc's own default mmap threshold: smaller genomes stay in the heap
 
-    Archive genomes live long and die in random order. Kept out of the malloc heap (which
-    classifiers keep large on purpose, see classifiers/allocator.py), they cannot pin holes
+
+def _independent_copy(genome: np.ndarray) -> np.ndarray:
+    """A copy; a big one in its own anonymous memory mapping, unmapped when the array is freed.
+
+    Archive genomes live long and die in random order. Big ones kept out of the malloc heap
+    (which classifiers keep large on purpose, see classifiers/allocator.py) cannot pin holes
     between its big per-generation buffers, and each one's memory goes back to the OS with it.
     """
-    copy = np.frombuffer(mmap.mmap(-1, max(genome.nbytes, 1)), dtype=genome.dtype, count=genome.size)
+    if genome.nbytes < OWN_MAPPING_BYTES:
+        return genome.copy()
+    copy = np.frombuffer(mmap.mmap(-1, genome.nbytes), dtype=genome.dtype, count=genome.size)
     copy = copy.reshape(genome.shape)
     copy[...] = genome
     return copy
@@ -104,7 +109,10 @@ class DirectEncoding(Encoding):
     def unstack(self, population: np.ndarray) -> list:
         # Copies, not views: a view keeps its whole batch alive for as long as any one genome of
         # it survives in an archive, which grew a 1,000-class ImageNet run past 5 GB.
-        return [_own_mapping_copy(genome) for genome in population]
+        return [_independent_copy(genome) for genome in population]
+
+    def take(self, population: np.ndarray, index: int) -> np.ndarray:
+        return _independent_copy(population[index])
 
     def select(self, population: np.ndarray, indices: Sequence[int]) -> np.ndarray:
         return population[np.asarray(indices, dtype=np.int64)]

@@ -136,11 +136,9 @@ class MapElites:
             return
         # One copy per winning child, shared by every cell it wins (genomes are never changed in
         # place): a first generation of 32 children fills 1,000 cells with 32 genomes, not 1,000.
-        # (unstack, not select-then-unstack: a batch of winners of varying size every generation
-        # fragmented the heap of a direct ImageNet run.)
-        winners = np.unique(best[improved]).tolist()
-        batch = self.encoding.unstack(children)
-        winner_genomes = {i: batch[i] for i in winners}
+        # (one take per winner, not a select of all winners: a batch copy of a different size every
+        # generation fragmented the heap of a direct ImageNet run.)
+        winner_genomes = {i: self.encoding.take(children, i) for i in np.unique(best[improved]).tolist()}
         for cell in improved:
             self.genomes[cell] = winner_genomes[int(best[cell])]
             self.fitness[cell] = best_fitness[cell]

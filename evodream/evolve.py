@@ -245,10 +245,8 @@ def write_elites(session: _Session, run: RunFolder, preview_size: int = 112) -> 
     elites = session.search.elites()
     if not elites:
         return
-    images = session.encoding.render(session.encoding.stack([e.genome for e in elites]))
-    natural = naturalness(images).tolist()
     pictures, labels = [], []
-    for elite, image, nat in zip(elites, images, natural):
+    for elite, image, nat in _rendered(session.encoding, elites):
         name = names[elite.target]
         picture = to_pil(image)
         run.write_elite(elite.target, name, picture, {
@@ -258,6 +256,15 @@ def write_elites(session: _Session, run: RunFolder, preview_size: int = 112) -> 
         pictures.append(to_pil(image, preview_size))
         labels.append(f"{name}\n{elite.confidence * 100:.2f}% nat {nat:.2f}")
     write_image(run.path / "elites.png", labelled_grid(pictures, labels, tile=preview_size))
+
+
+def _rendered(encoding: Encoding, elites: list, chunk: int = 32):
+    """(elite, image, naturalness) a chunk at a time: 1,000 elites at 224 px rendered and scored at
+    once took the end of a 1,000-class run from 1.7 GB to 4.5 GB."""
+    for start in range(0, len(elites), chunk):
+        part = elites[start:start + chunk]
+        images = encoding.render(encoding.stack([e.genome for e in part]))
+        yield from zip(part, images, naturalness(images).tolist())
 
 
 def write_pareto(session: _Session, run: RunFolder) -> None:

@@ -61,10 +61,6 @@ class Encoding(ABC):
         """The parameters that define this encoding, for the run manifest."""
         return {"encoding": self.name, "channels": self.channels, "size": self.size}
 
-    def select(self, population: Any, indices: Sequence[int]) -> Any:
-        genomes = self.unstack(population)
-        return self.stack([genomes[i] for i in indices])
-
     def take(self, population: Any, index: int) -> Any:
         """One genome of a population, independent of it (an archive keeps it after the batch goes)."""
         return self.unstack(population)[index]

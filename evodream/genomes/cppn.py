@@ -276,9 +276,6 @@ class CPPNEncoding(Encoding):
     def unstack(self, population: Sequence[CPPN]) -> list[CPPN]:
         return list(population)
 
-    def select(self, population: Sequence[CPPN], indices: Sequence[int]) -> list[CPPN]:
-        return [population[int(i)] for i in indices]
-
     # -- mutation -----------------------------------------------------------------------------
 
     def mutate(self, population: Sequence[CPPN], rng: np.random.Generator, generation: int = 0,

@@ -114,9 +114,6 @@ class DirectEncoding(Encoding):
     def take(self, population: np.ndarray, index: int) -> np.ndarray:
         return _independent_copy(population[index])
 
-    def select(self, population: np.ndarray, indices: Sequence[int]) -> np.ndarray:
-        return population[np.asarray(indices, dtype=np.int64)]
-
     def to_json(self, genome: np.ndarray) -> dict:
         # Raw float32 bytes in base64: exact round trip, a third of the size of decimal text.
         data = np.ascontiguousarray(genome, dtype="<f4")

@@ -23,25 +23,25 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from .classifiers import load_classifier, resolve_targets
+from .classifiers import resolve_targets
+from .classifiers.spec import ModelSpec
+from .driver import ProgressBar, RunRecorder, Stop
+from .driver import run as drive
 from .errors import EvodreamError
 from .evolve import seed_everything, write_elites
 from .genomes import DirectEncoding
-from .milestones import REACHED, Milestones
+from .milestones import Milestones
 from .objectives import CONFIDENCE_KINDS, Objective, crop_render_size
-from .runs import MANIFEST, SUMMARY, RunFolder, write_json
+from .runs import MANIFEST, SUMMARY, RunFolder
 from .search.ascent import AscentSettings, GradientAscent
 from .search.imageparam import PARAMETERISATIONS
 
 INITS = ("noise", "grey")
-METRICS_FLUSH_SECONDS = 2.0
 # With the Fourier parameterisation, "noise" is a random spectrum of this standard deviation:
 # faint noise around mid-grey (a unit spectrum would saturate the sigmoid).
 FOURIER_NOISE = 0.3
@@ -167,10 +167,7 @@ def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> A
     config = validate(config)
     if (Path(out) / MANIFEST).exists():  # RunFolder.create would suggest --resume, which ascent lacks
         raise EvodreamError(f"{out} already holds a run: choose a new --out name")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    classifier = load_classifier(config.model, device=config.device, classes_file=config.classes_file,
-                                 input_size=config.input_size, weights=config.weights)
+    classifier = ModelSpec.of(config).load()
     targets = resolve_targets(config.target, classifier.class_names)
     names = [classifier.class_names[t] for t in targets]
     size = crop_render_size(classifier.input_size) if config.ten_crop else classifier.input_size
@@ -192,31 +189,13 @@ def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> A
                 "objective": objective.settings(),
                 "metrics": {"generation": "step", "evaluations": "images passed forward+backward"}}
     run = RunFolder.create(out, manifest)
-    milestones = Milestones(targets, names)
-    started = time.perf_counter()
-    last_flush = started
-    pending: list[dict] = []
-    bar = tqdm(total=config.steps, unit="step", disable=not progress, dynamic_ncols=True, desc=run.path.name)
-    reason = None
-    while reason is None:
-        record = search.step()
-        seconds = time.perf_counter() - started
-        row = record.row()
-        row["wall_seconds"] = round(seconds, 3)
-        pending.append(row)
-        milestones.update(record.confidences, record.evaluations, record.queries)
-        bar.update(1)
-        bar.set_postfix_str(f"best {row['best']:.4f} median {row['median']:.4f} min {row['min']:.4f} "
-                            f"active {len(search.active_rows())}", refresh=False)
-        reason = _stop_reason(config, search)
-        if reason is not None or time.perf_counter() - last_flush >= METRICS_FLUSH_SECONDS:
-            run.append_metrics(pending)
-            write_json(run.path / REACHED, milestones.to_json())
-            pending = []
-            last_flush = time.perf_counter()
-    bar.close()
-    seconds = time.perf_counter() - started
-    write_elites(_ElitesView(classifier, search, encoding), run)
+    stop = Stop(generations=config.steps, max_evals=config.max_evals, goal=config.goal, generation_word="steps")
+    callbacks = [ProgressBar(config.steps, run.path.name, unit="step", enabled=progress,
+                             extra=lambda loop: f"active {len(search.active_rows())}"),
+                 RunRecorder(run, Milestones(targets, names))]
+    loop = drive(search, None, stop, callbacks)
+    seconds, reason = loop.seconds, loop.reason
+    write_elites(run, encoding, search.elites(), classifier.class_names)
     result = AscendResult(
         run, search.generation, search.evaluations, classifier.queries, seconds,
         confidences={n: float(c) for n, c in zip(names, search.confidence)},
@@ -228,23 +207,6 @@ def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> A
                        "goal": config.goal, "reached_goal_at_step": result.reached_at,
                        "target_queries": result.target_queries})
     return result
-
-
-def _stop_reason(config: AscendConfig, search: GradientAscent) -> str | None:
-    if config.goal is not None and len(search.active_rows()) == 0:
-        return f"every target reached {config.goal:g}"
-    if config.steps is not None and search.generation >= config.steps:
-        return f"{config.steps} steps"
-    if config.max_evals is not None and search.evaluations >= config.max_evals:
-        return f"{config.max_evals} evaluations"
-    return None
-
-
-class _ElitesView:
-    """What evolve.write_elites reads from a session: the classifier, the search's elites, the encoding."""
-
-    def __init__(self, classifier, search, encoding):
-        self.classifier, self.search, self.encoding = classifier, search, encoding
 
 
 def run_for_compare(folder: str | Path, *, model: str, targets: str, budget: int, seed: int, goal: float | None,

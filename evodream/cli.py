@@ -7,100 +7,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import time
 from pathlib import Path
 
 from .errors import EvodreamError
+from .plugins import load_plugin_flags
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message; we want one line and exit 2
         raise EvodreamError(f"{message} (see `{self.prog} --help`)")
-
-
-def _optional_float(text: str):
-    return None if text.lower() in ("none", "off") else float(text)
-
-
-def _add_evolve(sub) -> None:
-    p = sub.add_parser("evolve", help="breed fooling images (GA or MAP-Elites)",
-                       description="Breed images the model labels as the target classes with near-certain "
-                                   "confidence. Flags override --config; unset flags keep the config's values.")
-    p.add_argument("--model", help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
-                                   "file or package.module:function (see `evodream models`)")
-    p.add_argument("--encoding", help="direct (one gene per pixel, default) or cppn")
-    p.add_argument("--algorithm", help="map-elites (default), ga, or nsga2 (a Pareto front of confidence "
-                                       "against naturalness per target, saved in RUN/pareto/)")
-    p.add_argument("--target", help="'all' (default), or class names / indices separated by commas")
-    p.add_argument("--population", type=int, help="children per generation (map-elites) or per target (ga); "
-                                                  "default 10 (fast recipe) or 200 (paper recipe)")
-    p.add_argument("--generations", type=int, help="stop after this many generations")
-    p.add_argument("--max-evals", type=int, help="stop after this many evaluated images (default 100000)")
-    p.add_argument("--max-seconds", type=float, help="stop after this much wall time")
-    p.add_argument("--goal", type=_optional_float, default=argparse.SUPPRESS,
-                   help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")
-    p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
-    p.add_argument("--recipe", help="fast (default: parents from unfinished classes, adaptive mutation) or "
-                                    "paper (Nguyen et al.'s settings)")
-    p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
-    p.add_argument("--ten-crop", action="store_true", default=None,
-                   help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper on ImageNet")
-    p.add_argument("--mutation-rate", type=float, help="per-gene (direct) or per-weight (cppn) mutation rate")
-    p.add_argument("--eta", type=float, help="polynomial mutation's distribution index (small = bold steps)")
-    p.add_argument("--crossover-rate", type=float, help="chance a child is also crossed with another elite")
-    p.add_argument("--parent-selection", help="map-elites parents: focus (unfinished cells) or uniform")
-    p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=None,
-                   help="adapt each cell's mutation strength by the 1/5 success rule")
-    p.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
-                   help="map-elites: breed and render the next generation on a second thread while the classifier "
-                        "scores this one (hides CPPN rendering on a spare core; parents one generation stale)")
-    p.add_argument("--prior", dest="priors", metavar="NAME=WEIGHT,...",
-                   help="add natural-image priors to the fitness, e.g. tv=0.3,spectrum=0.3,colour=0.3,gradient=0.3 "
-                        "(priors: tv, spectrum, colour, gradient, robust; weights 0.1-1 are typical; 'none' for none)")
-    p.add_argument("--colour", help="cppn colour model: hls (default), hsv or rgb")
-    p.add_argument("--device", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
-    p.add_argument("--input-size", type=int, help="custom model: input size in pixels")
-    p.add_argument("--weights", help="torchvision model: a local weights file (state dict)")
-    p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (default 50)")
-    p.add_argument("--checkpoint-seconds", type=float,
-                   help="seconds between checkpoints, whichever of the two comes first (default 60)")
-    p.add_argument("--config", help="TOML file of settings (keys as the flags, with _ for -)")
-    p.add_argument("--out", help="run folder to create (default runs/<time>-<model>-<encoding>-<algorithm>)")
-    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_evolve)
-
-
-def _evolve(args) -> int:
-    from .config import EvolveConfig, from_mapping, load_toml
-    from .evolve import evolve, resume
-
-    skip = {"command", "handler", "config", "out", "resume", "quiet"}
-    # --goal none is a None that must override the config's goal, so it is kept (absent = not given).
-    flags = {k: v for k, v in vars(args).items() if k not in skip and (v is not None or k == "goal")}
-    if "priors" in flags:
-        from .objectives.priors import parse_priors
-
-        flags["priors"] = {} if flags["priors"].strip().lower() in ("none", "off") else parse_priors(flags["priors"])
-    if args.resume:
-        if args.out or args.config:
-            raise EvodreamError("--resume continues an existing run: drop --out and --config")
-        result = resume(args.resume, flags, progress=not args.quiet)
-    else:
-        config = from_mapping(load_toml(args.config), source="config") if args.config else EvolveConfig()
-        config = from_mapping(flags, base=config, source="flag")
-        out = args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.model.replace(':', '-').replace('/', '-')}" \
-                          f"-{config.encoding}-{config.algorithm}"
-        result = evolve(config, out, progress=not args.quiet)
-    reached = sum(c >= 0.9999 for c in result.confidences.values())
-    values = sorted(result.confidences.values())
-    print(f"{result.run.path}: {result.generations} generations, {result.evaluations} evaluations, "
-          f"{result.wall_seconds:.1f} s; {reached}/{len(values)} targets >= 99.99%, "
-          f"min {values[0]:.6f}, median {values[len(values) // 2]:.6f} ({result.stop_reason})")
-    print(f"elites: {result.run.path / 'elites.png'}")
-    return 0
 
 
 def _models(args) -> int:
@@ -184,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="evodream", description="Breed fooling images: pictures a classifier labels with "
                                                   "near-certain confidence while people see noise or patterns.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
-    _add_evolve(sub)
+    importlib.import_module("evodream.commands.evolve").register(sub, _Parser)
     p = sub.add_parser("models", help="list the models evodream can load")
     p.set_defaults(handler=_models)
     p = sub.add_parser("classes", help="list a model's class names and indices")
@@ -207,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     try:
+        load_plugin_flags(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         return args.handler(args)
     except EvodreamError as exc:

@@ -17,8 +17,6 @@ except ModuleNotFoundError:  # Python 3.10
 
 from .errors import EvodreamError
 
-ENCODINGS = ("direct", "cppn")
-ALGORITHMS = ("map-elites", "ga", "nsga2")
 RECIPES = ("fast", "paper")
 COLOURS = ("hls", "hsv", "rgb")
 
@@ -66,13 +64,17 @@ class EvolveConfig:
     checkpoint_seconds: float = 60.0       # ... or seconds, whichever comes first
     priors: dict = field(default_factory=dict)  # prior name → weight, see objectives/priors.py;
     # TOML: `priors = {tv = 0.1, spectrum = 1.0}` or a [priors] table; flag: --prior tv=0.1,spectrum=1
+    emitters: str = "mutation"             # map-elites: emitters sharing each batch, comma-separated
+    plugins: str | None = None             # modules to import first (they register components)
 
     def resolved(self) -> "EvolveConfig":
         """A copy with the recipe's defaults filled in where the user left a setting open."""
         _check_choice("recipe", self.recipe, RECIPES)  # before the lookup below, which a typo would break
+        from .genomes import ENCODINGS  # here: config stays light to import
+
         defaults = RECIPE_DEFAULTS[self.recipe]
-        if self.encoding == "cppn":
-            defaults = {**defaults, "mutation_rate": 0.1, "eta": 15.0}
+        if self.encoding in ENCODINGS:  # (an unknown name fails in validate)
+            defaults = {**defaults, **ENCODINGS.entry(self.encoding).defaults}
         filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         return dataclasses.replace(self, **filled)
 
@@ -125,9 +127,23 @@ def _coerce(key: str, value):
         raise EvodreamError(f"setting {key!r} must be {expected}, got {value!r:.60}") from None
 
 
+def algorithms() -> tuple[str, ...]:
+    """The registered search names (built-ins and plugins loaded so far)."""
+    from .search import SEARCHES
+
+    return SEARCHES.names()
+
+
 def validate(config: EvolveConfig) -> EvolveConfig:
-    _check_choice("encoding", config.encoding, ENCODINGS)
-    _check_choice("algorithm", config.algorithm, ALGORITHMS)
+    from .genomes import ENCODINGS
+    from .plugins import load_plugins
+    from .search import EMITTERS, SEARCHES
+
+    load_plugins(config.plugins)
+    _check_choice("encoding", config.encoding, ENCODINGS.names())
+    _check_choice("algorithm", config.algorithm, SEARCHES.names())
+    for name in config.emitters.split(","):
+        _check_choice("emitter", name.strip(), EMITTERS.names())
     _check_choice("recipe", config.recipe, RECIPES)
     _check_choice("confidence", config.confidence, ("log_prob", "prob", "margin"))
     _check_choice("colour", config.colour, COLOURS)

@@ -1,14 +1,17 @@
-"""Evolution runs: build the pieces a config names, loop generations, keep the run folder current.
+"""Evolution runs: build the pieces a config names, drive them, keep the run folder current.
 
 This is the Python API behind ``evodream evolve``::
 
     from evodream import EvolveConfig, evolve
     result = evolve(EvolveConfig(model="lenet-mnist", target="all"), "runs/mnist")
+
+The pieces come from registries by name (``ENCODINGS``, ``SEARCHES``, ``EMITTERS``, ``PRIORS``):
+an :class:`~evodream.evaluator.Evaluator` renders and scores what the search asks for, and
+:func:`evodream.driver.run` loops ask → evaluate → tell with the run folder's callbacks.
 """
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,23 +20,26 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import check_checkpoint, global_rng_state, restore_global_rng
-from .classifiers import load_classifier, resolve_targets
+from .classifiers import resolve_targets
+from .classifiers.spec import ModelSpec
 from .config import EvolveConfig, from_mapping, validate
+from .driver import Callback, Loop, ProgressBar, RunRecorder, Stop
+from .driver import run as drive
 from .errors import EvodreamError
+from .evaluator import Evaluator
 from .genomes import ENCODINGS, Encoding
 from .images import labelled_grid, to_pil
+from .milestones import Milestones
 from .objectives import Objective, crop_render_size
-from .objectives.priors import naturalness
-from .milestones import REACHED, Milestones
-from .runs import CHECKPOINT, RunFolder, write_image, write_json
-from .search.ga import GeneticAlgorithm
-from .search.map_elites import MapElites
-from .search.nsga2 import NSGA2
+from .objectives.priors import NATURALNESS, naturalness
+from .plugins import load_plugins
+from .runs import CHECKPOINT, RunFolder
+from .search import SEARCHES, Search
+from .statecheck import BadState
 
 STOP_SETTINGS = ("generations", "max_evals", "max_seconds", "goal")
 # Settings a resume may change besides when it stops: they never change the results.
 RESUME_SETTINGS = STOP_SETTINGS + ("checkpoint_every", "checkpoint_seconds")
-METRICS_FLUSH_SECONDS = 2.0  # how stale metrics.csv may get while a run is watched
 
 
 @dataclass
@@ -49,33 +55,18 @@ class EvolveResult:
 
 def build_encoding(config: EvolveConfig, channels: int, input_size: int) -> Encoding:
     size = crop_render_size(input_size) if config.ten_crop else input_size
-    if config.encoding == "direct":
-        return ENCODINGS["direct"](channels, size, mutation_rate=config.mutation_rate, eta=config.eta,
-                                   halve_every=config.halve_every, crossover_rate=config.crossover_rate)
-    return ENCODINGS["cppn"](channels, size, colour=config.colour, weight_rate=config.mutation_rate,
-                             eta=config.eta)
+    return ENCODINGS[config.encoding](config, channels, size)
 
 
 def encoding_of_run(run: RunFolder) -> Encoding:
     """The encoding a run was made with, rebuilt from its manifest without loading the model."""
     manifest = run.manifest
     try:
+        load_plugins(manifest["config"].get("plugins"))
         config = validate(from_mapping(manifest["config"], source="manifest"))
         return build_encoding(config, int(manifest["model"]["channels"]), int(manifest["model"]["input_size"]))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise EvodreamError(f"{run.path / 'manifest.json'} is incomplete: the run is corrupt") from None
-
-
-def build_search(config: EvolveConfig, encoding: Encoding, objective: Objective, rng: np.random.Generator):
-    if config.algorithm == "map-elites":
-        return MapElites(encoding, objective, rng, batch_size=config.population,
-                         parent_selection=config.parent_selection, goal=config.goal or 1.0,
-                         crossover_rate=config.crossover_rate, adaptive=config.adaptive, overlap=config.overlap)
-    if config.algorithm == "nsga2":
-        return NSGA2(encoding, objective, rng, population_size=config.population,
-                     crossover_rate=config.crossover_rate)
-    return GeneticAlgorithm(encoding, objective, rng, population_size=config.population,
-                            tournament_size=config.tournament_size, crossover_rate=config.crossover_rate)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -89,32 +80,33 @@ class _Session:
 
     def __init__(self, config: EvolveConfig):
         self.config = config
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        self.classifier = load_classifier(config.model, device=config.device, classes_file=config.classes_file,
-                                          input_size=config.input_size, weights=config.weights)
+        self.classifier = ModelSpec.of(config).load()
         self.targets = resolve_targets(config.target, self.classifier.class_names)
+        self.names = [self.classifier.class_names[t] for t in self.targets]
         self.encoding = build_encoding(config, self.classifier.channels, self.classifier.input_size)
         self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop,
                                    priors=config.priors)
-        self.search = build_search(config, self.encoding, self.objective, seed_everything(config.seed))
+        self.search: Search = SEARCHES[config.algorithm](config, self.encoding, self.targets,
+                                                          seed_everything(config.seed))
+        self.evaluator = Evaluator(self.encoding, self.objective, needs=self.search.needs)
         # Per-target first evaluation at 99% / 99.99% (reached.json); None when a resumed run's
         # checkpoint predates it, as earlier first-reach counts cannot be recovered then.
-        self.milestones: Milestones | None = Milestones(
-            self.targets, [self.classifier.class_names[t] for t in self.targets])
+        self.milestones: Milestones | None = Milestones(self.targets, self.names)
 
     def manifest(self) -> dict:
         return {"kind": "evolve", "config": self.config.to_dict(), "seed": self.config.seed,
                 "model": {"name": self.classifier.name, "input_size": self.classifier.input_size,
                           "channels": self.classifier.channels, "classes": self.classifier.num_classes},
-                "targets": self.targets, "target_names": [self.classifier.class_names[t] for t in self.targets],
-                "encoding": self.encoding.settings(), "objective": self.objective.settings(),
+                "targets": self.targets, "target_names": self.names,
+                "encoding": self.encoding.settings(),
+                "objective": {**self.objective.settings(), "naturalness": NATURALNESS.version},
                 # Float sums in the model depend on the thread count: part of what reproduces a run.
                 "torch_threads": torch.get_num_threads()}
 
 
 def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> EvolveResult:
     """Start a new run in `out` (which must not hold one) and run it to its end."""
+    load_plugins(config.plugins)  # before resolved(): a plugin encoding may bring recipe defaults
     config = validate(config.resolved())
     session = _Session(config)
     run = RunFolder.create(out, session.manifest())
@@ -136,27 +128,31 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
         raise EvodreamError(f"--resume continues a run as it was configured; only {', '.join(RESUME_SETTINGS)} "
                             f"may change, not {', '.join(other)}")
     try:
+        load_plugins(manifest["config"].get("plugins"))
         config = validate(from_mapping({**manifest["config"], **overrides}, source="manifest"))
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         raise EvodreamError(f"{run.path} has no config in its manifest: the run is corrupt") from None
     session = _Session(config)
     checkpoint = run.load_checkpoint()
     elapsed = 0.0
     if checkpoint is not None:
-        check_checkpoint(checkpoint, len(session.targets), config.algorithm, run.path / CHECKPOINT)
+        path = run.path / CHECKPOINT
+        check_checkpoint(checkpoint, path)
         try:
             session.search.load_state_dict(checkpoint["search"])
-            session.classifier.queries = int(checkpoint["queries"])
+            session.evaluator.queries = int(checkpoint["queries"])
             elapsed = float(checkpoint["wall_seconds"])
             if "milestones" in checkpoint:
                 session.milestones.load_state_dict(checkpoint["milestones"])
             else:
                 session.milestones = None
             restore_global_rng(checkpoint)
+        except BadState as exc:
+            raise EvodreamError(f"{path} is corrupt ({exc}); resume from a good copy or start a new run") from None
         except EvodreamError as exc:  # a genome the encoding rejects
-            raise EvodreamError(f"{run.path / CHECKPOINT} is corrupt: {exc}") from None
+            raise EvodreamError(f"{path} is corrupt: {exc}") from None
         except (KeyError, TypeError, ValueError, IndexError, OverflowError, RuntimeError) as exc:
-            raise EvodreamError(f"{run.path / CHECKPOINT} is corrupt ({exc.__class__.__name__}: {exc}); "
+            raise EvodreamError(f"{path} is corrupt ({exc.__class__.__name__}: {exc}); "
                                 "start a new run") from None
     run.truncate_metrics(session.search.generation, None if checkpoint is None else checkpoint.get("metrics_bytes"))
     if progress:
@@ -165,97 +161,62 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     return _run(session, run, elapsed=elapsed, progress=progress)
 
 
-def _stop_reason(config: EvolveConfig, search, confidences, seconds) -> str | None:
-    if config.goal and min(confidences) >= config.goal:
-        return f"every target reached {config.goal:g}"
-    if config.generations is not None and search.generation >= config.generations:
-        return f"{config.generations} generations"
-    if config.max_evals is not None and search.evaluations >= config.max_evals:
-        return f"{config.max_evals} evaluations"
-    if config.max_seconds is not None and seconds >= config.max_seconds:
-        return f"{config.max_seconds:g} seconds"
-    return None
+class _Outputs(Callback):
+    """At the end of a run: the elites (and the Pareto front of a multi-objective search), the summary."""
+
+    def __init__(self, session: _Session, run: RunFolder):
+        self.session, self.run = session, run
+
+    def on_end(self, loop: Loop) -> None:
+        write_elites(self.run, self.session.encoding, self.session.search.elites(), self.session.classifier.class_names)
+        if self.session.search.pareto_front():
+            write_pareto(self.session, self.run)
 
 
 def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -> EvolveResult:
     config, search = session.config, session.search
-    started = time.perf_counter() - elapsed
-    last_checkpoint = last_flush = time.perf_counter()
-    pending_rows: list[dict] = []
-    total = config.max_evals
-    bar = tqdm(total=total, initial=min(search.evaluations, total or 0), unit="eval", disable=not progress,
-               dynamic_ncols=True, desc=run.path.name)
-    confidences = [e.confidence for e in search.elites()] or [0.0]
-    reason = _stop_reason(config, search, confidences, elapsed) if search.generation else None
-    while reason is None:
-        record = search.step()
-        seconds = time.perf_counter() - started
-        row = record.row()
-        row["wall_seconds"] = round(seconds, 3)
-        pending_rows.append(row)
+
+    def checkpoint(loop: Loop, metrics_bytes: int) -> None:
+        state = {"search": search.state_dict(defer=True), "queries": session.evaluator.queries,
+                 "wall_seconds": loop.seconds, "metrics_bytes": metrics_bytes, **global_rng_state()}
         if session.milestones is not None:
-            session.milestones.update(record.confidences, record.evaluations, record.queries)
-        bar.update(record.evaluations - bar.n)
-        bar.set_postfix_str(f"gen {record.generation} best {row['best']:.4f} median {row['median']:.4f} "
-                            f"min {row['min']:.4f}", refresh=False)
-        reason = _stop_reason(config, search, record.confidences, seconds)
-        due = (search.generation % config.checkpoint_every == 0
-               or time.perf_counter() - last_checkpoint >= config.checkpoint_seconds)
-        if due or reason is not None:
-            _checkpoint(session, run, pending_rows, seconds)
-            pending_rows = []
-            last_checkpoint = last_flush = time.perf_counter()
-        elif time.perf_counter() - last_flush >= METRICS_FLUSH_SECONDS:
-            # Rows past the checkpoint are fine to show early: a resume truncates them.
-            run.append_metrics(pending_rows)
-            pending_rows = []
-            last_flush = time.perf_counter()
-    bar.close()
-    if hasattr(search, "close"):
-        search.close()  # the overlap render thread
-    seconds = time.perf_counter() - started
+            state["milestones"] = session.milestones.to_json()
+        run.save_checkpoint(state)
+
+    stop = Stop(config.generations, config.max_evals, config.max_seconds, config.goal)
+    callbacks = [ProgressBar(config.max_evals, run.path.name, enabled=progress),
+                 RunRecorder(run, session.milestones, checkpoint=checkpoint, every=config.checkpoint_every,
+                             seconds=config.checkpoint_seconds),
+                 _Outputs(session, run)]
+    try:
+        loop = drive(search, session.evaluator, stop, callbacks, overlap=config.overlap, elapsed=elapsed)
+    finally:
+        session.search.close()
+        session.evaluator.close()
     names = session.classifier.class_names
-    result = EvolveResult(run, search.generation, search.evaluations, session.classifier.queries, seconds,
-                          {names[e.target]: e.confidence for e in search.elites()}, reason)
-    write_elites(session, run)
-    if hasattr(search, "pareto_front"):
-        write_pareto(session, run)
-    run.write_summary({"stop_reason": reason, "generations": result.generations, "evaluations": result.evaluations,
-                       "queries": result.queries, "wall_seconds": round(seconds, 3),
-                       "confidences": result.confidences})
+    result = EvolveResult(run, search.generation, search.evaluations, session.evaluator.queries, loop.seconds,
+                          {names[e.target]: e.confidence for e in search.elites()}, loop.reason)
+    run.write_summary({"stop_reason": loop.reason, "generations": result.generations,
+                       "evaluations": result.evaluations, "queries": result.queries,
+                       "wall_seconds": round(loop.seconds, 3), "confidences": result.confidences})
     return result
 
 
-def _checkpoint(session: _Session, run: RunFolder, rows: list[dict], seconds: float) -> None:
-    # Metrics first (on disk), then the checkpoint, which records how many bytes of them it covers:
-    # whatever a crash leaves past that, a resume cuts off.
-    size = run.append_metrics(rows, sync=True)
-    state = {"search": session.search.state_dict(defer=True), "queries": session.classifier.queries,
-             "wall_seconds": seconds, "metrics_bytes": size, **global_rng_state()}
-    if session.milestones is not None:
-        milestones = session.milestones.to_json()
-        write_json(run.path / REACHED, milestones)
-        state["milestones"] = milestones
-    run.save_checkpoint(state)
-
-
-def write_elites(session: _Session, run: RunFolder, preview_size: int = 112) -> None:
+def write_elites(run: RunFolder, encoding: Encoding, elites: list, class_names, preview_size: int = 112) -> None:
     """Each elite as PNG + genome JSON, and the labelled grid of them all."""
-    names = session.classifier.class_names
-    elites = session.search.elites()
     if not elites:
         return
     pictures, labels = [], []
-    for elite, image, nat in _rendered(session.encoding, elites):
-        name = names[elite.target]
+    for elite, image, nat in _rendered(encoding, elites):
+        name = class_names[elite.target]
         picture = to_pil(image)
         run.write_elite(elite.target, name, picture, {
             "class_index": elite.target, "class_name": name, "confidence": elite.confidence,
             "fitness": elite.fitness, "naturalness": nat, "found_at_evaluation": elite.found_at,
-            "genome": session.encoding.to_json(elite.genome)})
+            "genome": encoding.to_json(elite.genome)})
         pictures.append(to_pil(image, preview_size))
         labels.append(f"{name}\n{elite.confidence * 100:.2f}% nat {nat:.2f}")
-    write_image(run.path / "elites.png", labelled_grid(pictures, labels, tile=preview_size))
+    run.write_image("elites.png", labelled_grid(pictures, labels, tile=preview_size))
 
 
 def _rendered(encoding: Encoding, elites: list, chunk: int = 32):

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from .errors import EvodreamError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1       # of the run folder (manifest, metrics, elites)
+CHECKPOINT_FORMAT = 2    # of checkpoint.json (2: ask/tell searches, archive + emitters)
 MANIFEST = "manifest.json"
 METRICS = "metrics.csv"
 CHECKPOINT = "checkpoint.json"
@@ -284,7 +285,7 @@ class RunFolder:
 
     # -- checkpoint and summary ---------------------------------------------------------------
     def save_checkpoint(self, state: dict) -> None:
-        write_json(self.path / CHECKPOINT, {"format_version": FORMAT_VERSION, **state})
+        write_json(self.path / CHECKPOINT, {"format_version": CHECKPOINT_FORMAT, **state})
 
     def load_checkpoint(self) -> dict | None:
         if not (self.path / CHECKPOINT).exists():
@@ -293,6 +294,13 @@ class RunFolder:
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / SUMMARY, summary)
+
+    def write_json(self, name: str, data) -> None:
+        """Any other JSON file of the run (reached.json, ...), written atomically."""
+        write_json(self.path / name, data)
+
+    def write_image(self, name: str, image) -> None:
+        write_image(self.path / name, image)
 
     def summary(self) -> dict | None:
         return read_json(self.path / SUMMARY, "run's summary") if (self.path / SUMMARY).exists() else None
@@ -324,8 +332,9 @@ class RunFolder:
             write_image(stem.with_suffix(".png"), picture)
             write_json(stem.with_suffix(".json"), point)
             rows.append({**{k: point[k] for k in self.PARETO_FIELDS[:-1]}, "image": stem.with_suffix(".png").name})
-        with open(folder / "pareto.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.PARETO_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.PARETO_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(folder / "pareto.csv", text.getvalue().encode())
         write_atomic(folder / "pareto.png", plot_png)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from evodream.cli import main
 from evodream.config import FIELD_TYPES, EvolveConfig, from_mapping, validate
 from evodream.errors import EvodreamError
-from evodream.genomes import ENCODINGS
+from evodream.genomes import CPPNEncoding, DirectEncoding
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,8 +193,8 @@ def test_config_loader_raises_only_evodream_errors(values):
 
 # -- property-based: genomes ---------------------------------------------------------------------
 
-CPPN = ENCODINGS["cppn"](3, 8)
-DIRECT = ENCODINGS["direct"](1, 4)
+CPPN = CPPNEncoding(3, 8)
+DIRECT = DirectEncoding(1, 4)
 
 
 @st.composite

@@ -8,13 +8,28 @@ import pytest
 from evodream.config import EvolveConfig
 from evodream.genomes import CPPNEncoding, DirectEncoding
 from evodream.objectives import Objective
+from evodream.evaluator import Evaluator
 from evodream.search.nsga2 import NSGA2
 
 
+class _Stepper:
+    """An NSGA2 search with its evaluator: step() as the loop would run it."""
+
+    def __init__(self, lenet, seed, encoding=None, targets=(3, 8)):
+        random.seed(seed)
+        encoding = encoding or DirectEncoding(1, 28, mutation_rate=0.05, eta=2.0)
+        self.search = NSGA2(encoding, list(targets), np.random.default_rng(seed), population_size=12)
+        self.evaluate = Evaluator(encoding, Objective(lenet, list(targets)), needs=self.search.needs)
+
+    def step(self):
+        return self.search.step(self.evaluate)
+
+    def __getattr__(self, name):
+        return getattr(self.search, name)
+
+
 def _nsga2(lenet, seed, encoding=None, targets=(3, 8)):
-    random.seed(seed)
-    encoding = encoding or DirectEncoding(1, 28, mutation_rate=0.05, eta=2.0)
-    return NSGA2(encoding, Objective(lenet, list(targets)), np.random.default_rng(seed), population_size=12)
+    return _Stepper(lenet, seed, encoding, targets)
 
 
 def _dominated(a, b):
@@ -60,9 +75,11 @@ def test_state_dict_resume_continues_identically(lenet):
     assert fa == fb
 
 
-def test_nsga2_refuses_an_objective_with_priors(lenet):
-    with pytest.raises(ValueError, match="without priors"):
-        NSGA2(DirectEncoding(1, 28), Objective(lenet, [1], priors="tv=1"), np.random.default_rng(0))
+def test_nsga2_needs_naturalness_in_its_scores(lenet):
+    search = NSGA2(DirectEncoding(1, 28), [1], np.random.default_rng(0), population_size=4)
+    plain = Evaluator(search.encoding, Objective(lenet, [1]))  # no naturalness
+    with pytest.raises(ValueError, match="naturalness"):
+        search.step(plain)
 
 
 def test_evolve_nsga2_saves_the_pareto_front(tmp_path):

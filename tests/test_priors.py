@@ -63,13 +63,15 @@ def test_robust_prior_needs_the_classifier_and_gives_gradients_through_objective
     plain = Objective(lenet, [target])
     noise = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(3))
     # A real digit keeps its class under small shifts and zooms; noise does not.
-    robust = objective._robust(torch.cat([x[:1], noise]))[:, 0]
+    column = torch.tensor([target])
+    robust = objective.robust_prior(torch.cat([x[:1], noise]), column)[:, 0]
     assert robust[0] > robust[1:].max()
     images = noise.clone().requires_grad_()
     scores = objective.evaluate(images)
     scores.fitness.sum().backward()
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
-    assert torch.allclose(scores.fitness, plain.evaluate(noise).fitness + objective._robust(noise), atol=1e-5)
+    assert torch.allclose(scores.fitness, plain.evaluate(noise).fitness + objective.robust_prior(noise, column),
+                          atol=1e-5)
 
 
 def test_naturalness_is_in_unit_interval_and_ranks_photos_first(colour_cases):

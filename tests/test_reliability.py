@@ -226,7 +226,7 @@ CORRUPTIONS = {
                    "too large"),
     "not an object": (lambda p: p.write_text("[1, 2]"), "expected a JSON object"),
     "cells missing": (_corrupt(lambda d: d["search"].pop("cells")), "search.cells"),
-    "one cell too many": (_corrupt(lambda d: d["search"]["cells"].append(None)), "4 cells for a run of 3 targets"),
+    "one cell too many": (_corrupt(lambda d: d["search"]["cells"].append(None)), "search.cells holds 4 cells, expected 3"),
     "confidence above 1": (_corrupt(lambda d: d["search"]["cells"][0].update(confidence=3.0)),
                            "search.cells[0].confidence"),
     "negative generation": (_corrupt(lambda d: d["search"].update(generation=-4)), "search.generation"),
@@ -240,7 +240,14 @@ CORRUPTIONS = {
     "genome pixels": (_corrupt(lambda d: d["search"]["cells"][1]["genome"].update(pixels_f32_base64="@@")),
                       "invalid direct genome"),
     "bred-ahead parent out of range": (_corrupt(lambda d: d["search"].update(
-        next={"genomes": [d["search"]["cells"][0]["genome"]], "parent_cells": [7]})), "past the last of 3 cells"),
+        asked=[{"genomes": [d["search"]["cells"][0]["genome"]] * 10, "infos": [[7] * 10]}])),
+        "search.asked[0].infos[0][0] must be a cell index below 3"),
+    "bred-ahead batch too short": (_corrupt(lambda d: d["search"].update(
+        asked=[{"genomes": [d["search"]["cells"][0]["genome"]], "infos": [[0]]}])), "batches hold 10"),
+    "emitter state": (_corrupt(lambda d: d["search"]["emitters"][0].update(strength=[1.0, -1.0, 1.0])),
+                      "search.emitters[0].strength[1]"),
+    "older checkpoint format": (_corrupt(lambda d: d.update(format_version=1)),
+                                "checkpoint of format 1 (this evodream reads format 2)"),
     "metrics shorter": (_corrupt(lambda d: d.update(metrics_bytes=10 ** 9)), "rows were lost"),
 }
 
@@ -328,11 +335,13 @@ def test_deferred_genomes_write_the_same_checkpoint_bytes(tmp_path, lenet):
     from evodream.genomes import DirectEncoding
     from evodream.objectives import Objective
     from evodream.runs import write_json
+    from evodream.evaluator import Evaluator
     from evodream.search.map_elites import MapElites
 
-    search = MapElites(DirectEncoding(1, 28), Objective(lenet, range(10)), np.random.default_rng(0), batch_size=10)
+    search = MapElites(DirectEncoding(1, 28), range(10), np.random.default_rng(0), batch_size=10)
+    evaluate = Evaluator(search.encoding, Objective(lenet, range(10)))
     for _ in range(3):
-        search.step()
+        search.step(evaluate)
     write_json(tmp_path / "now.json", search.state_dict())
     write_json(tmp_path / "deferred.json", search.state_dict(defer=True))
     assert (tmp_path / "now.json").read_bytes() == (tmp_path / "deferred.json").read_bytes()

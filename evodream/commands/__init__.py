@@ -1,9 +1,10 @@
 """Subcommands of `evodream` that live in modules of their own (see cli.COMMAND_MODULES)."""
 
 
-def add_model_flags(parser) -> None:
-    """The flags that choose where and how a model runs, shared by the commands that load one."""
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+def add_model_flags(parser, defaults: bool = True) -> None:
+    """The flags that choose where and how a model runs (ModelSpec's fields), shared by the commands
+    that load one. ``defaults=False`` leaves unset flags None, for commands whose config file fills them."""
+    parser.add_argument("--device", default="cpu" if defaults else None, help="cpu (default) or cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
     parser.add_argument("--input-size", type=int, help="custom model: input size in pixels")

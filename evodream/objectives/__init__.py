@@ -2,7 +2,9 @@
 from .confidence import CONFIDENCE_KINDS, confidence_fitness
 from .crops import crop_render_size, ten_crops
 from .objective import Objective, Scores
-from .priors import PRIORS, naturalness, parse_priors
+from .priors import NATURALNESS, PRIORS, naturalness, parse_priors
+from .terms import Term, colour, confidence, gradient, prior, robust, spectrum, tv
 
 __all__ = ["CONFIDENCE_KINDS", "confidence_fitness", "crop_render_size", "ten_crops", "Objective", "Scores",
-           "PRIORS", "naturalness", "parse_priors"]
+           "NATURALNESS", "PRIORS", "naturalness", "parse_priors", "Term", "confidence", "prior", "tv", "spectrum",
+           "colour", "gradient", "robust"]

@@ -1,9 +1,9 @@
-"""The objective a search maximises: target confidence (+ priors, see priors.py).
+"""The objective a search maximises: a fitness term (target confidence + priors, see terms.py).
 
-Image priors (tv, spectrum, colour, gradient) are functions of the images alone and add the same
-term to every target's fitness. The ``robust`` prior needs the classifier and the targets, so the
-Objective builds it (a RobustPrior: the target's log-probability under fixed small jitters) and
-adds it per target; its classifier calls count as queries like any other.
+``Objective(classifier, targets, priors={"tv": 0.3})`` compiles the ``--prior`` weights into
+``confidence(kind) + priors``; ``Objective(classifier, targets, fitness=confidence() + 0.3 * tv())``
+takes any term. The classifier's calls (including the ``robust`` prior's jitters and ten crops)
+count as queries.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Sequence
 import torch
 
 from ..classifiers.base import Classifier
-from .confidence import confidence_fitness
 from .crops import ten_crops
-from .priors import CLASSIFIER_PRIORS, RobustPrior, parse_priors, prior_terms
+from .priors import RobustPrior, parse_priors
+from .terms import Context, Term, compile_fitness
 
 
 @dataclass
@@ -24,22 +24,26 @@ class Scores:
 
     fitness: torch.Tensor      # (B, T)
     confidence: torch.Tensor   # (B, T), softmax probability of each target
+    naturalness: torch.Tensor | None = None  # (B,), when a search needs it (NSGA-II)
 
 
 class Objective:
+    """Scores images for a list of target classes: fitness (B, T) and confidence (B, T)."""
+
     def __init__(self, classifier: Classifier, targets: Sequence[int], *, kind: str = "log_prob",
-                 ten_crop: bool = False, priors: dict | str | None = None):
+                 ten_crop: bool = False, priors: dict | str | None = None, fitness: Term | None = None):
         self.classifier = classifier
         self.targets = list(targets)
         self._targets = torch.tensor(self.targets, dtype=torch.long, device=classifier.device)
         self.kind = kind
         self.ten_crop = ten_crop
         self.priors = parse_priors(priors)
-        self._image_priors = {k: w for k, w in self.priors.items() if k not in CLASSIFIER_PRIORS}
-        self._robust = RobustPrior(classifier, self._targets) if self.priors.get("robust") else None
+        self.fitness = fitness if fitness is not None else compile_fitness(kind, self.priors)
+        self._robust: RobustPrior | None = None
 
     def settings(self) -> dict:
-        return {"confidence": self.kind, "ten_crop": self.ten_crop, "priors": self.priors}
+        return {"confidence": self.kind, "ten_crop": self.ten_crop, "priors": self.priors,
+                "fitness": repr(self.fitness)}
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Logits per image (log of the crop-averaged softmax when ten_crop is on)."""
@@ -51,15 +55,22 @@ class Objective:
         # Average probabilities, not logits, as the paper did; a log keeps it a valid logit vector.
         return torch.logsumexp(log_probs, dim=0) - torch.log(torch.tensor(10.0))
 
-    def evaluate(self, images: torch.Tensor) -> Scores:
-        """Fitness (confidence + weighted priors) and confidence; differentiable, for gradient ascent."""
-        logits = self.logits(images)
-        fitness = confidence_fitness(logits, self._targets, self.kind)
-        if self._image_priors:
-            fitness = fitness + prior_terms(images.to(fitness.device), self._image_priors).unsqueeze(1)
-        if self._robust is not None:
-            fitness = fitness + self.priors["robust"] * self._robust(images).to(fitness.device)
-        return Scores(fitness, torch.softmax(logits.float(), dim=1)[:, self._targets])
+    def robust_prior(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self._robust is None:
+            self._robust = RobustPrior(self.classifier, self._targets)
+        self._robust.targets = targets
+        return self._robust(images)
+
+    def evaluate(self, images: torch.Tensor, columns: Sequence[int] | None = None) -> Scores:
+        """Fitness and confidence, differentiable (gradient ascent uses this); ``columns`` picks a
+        subset of the targets (by position) to score."""
+        targets = self._targets if columns is None else self._targets[list(columns)]
+        context = Context(self, images, targets)
+        fitness = self.fitness(context)
+        if fitness.dim() == 1:  # a term of image priors only
+            fitness = fitness.unsqueeze(1).expand(-1, len(targets))
+        confidence = torch.softmax(context.logits.float(), dim=1)[:, targets]
+        return Scores(fitness, confidence)
 
     def score(self, images: torch.Tensor) -> Scores:
         """The same without gradients, on the CPU: what evolution uses."""

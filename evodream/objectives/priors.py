@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Callable, Sequence
@@ -49,11 +50,12 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EvodreamError
+from ..registry import Registry
 
 Prior = Callable[[torch.Tensor], torch.Tensor]
 
 # name → prior function; filled in by the functions below.
-PRIORS: dict[str, Prior] = {}
+PRIORS = Registry("prior")  # a plugin adds one with PRIORS.register(name, function)
 # Priors that need the classifier: Objective builds them itself (see RobustPrior).
 CLASSIFIER_PRIORS = ("robust",)
 
@@ -82,7 +84,7 @@ def parse_priors(text: str | dict | None) -> dict[str, float]:
     weights = {}
     for name, weight in items:
         if name not in PRIORS:
-            raise EvodreamError(f"unknown prior {name!r}: choose from {', '.join(sorted(PRIORS))}")
+            raise EvodreamError(f"unknown prior {name!r}: choose from {', '.join(sorted(PRIORS.names()))}")
         try:
             value = float(weight)
         except (TypeError, ValueError, OverflowError):
@@ -256,10 +258,25 @@ def _image_prior(name: str) -> Prior:
 
 
 for _name in IMAGE_PRIORS:
-    PRIORS[_name] = _image_prior(_name)
+    PRIORS.register(_name, _image_prior(_name), help=f"{_name} statistics in the range of photos")
 
 
-def naturalness(images: torch.Tensor, priors: Sequence[str] = IMAGE_PRIORS) -> torch.Tensor:
+@dataclass(frozen=True)
+class PriorSet:
+    """A named, versioned set of image priors: what a reported naturalness score averages.
+
+    Fixed on purpose: registering a new prior must not change any reported naturalness, so a new
+    set gets a new version, and manifests record the version their figures used.
+    """
+
+    version: str
+    priors: tuple[str, ...]
+
+
+NATURALNESS = PriorSet("naturalness-v1", ("tv", "spectrum", "colour", "gradient"))
+
+
+def naturalness(images: torch.Tensor, priors: Sequence[str] = NATURALNESS.priors) -> torch.Tensor:
     """(B,) in (0, 1]: the mean over image priors of 1 / (1 + distance); 1 = photo-like on every count."""
     scores = [1.0 / (1.0 + distance(name, images)) for name in priors]
     return torch.stack(scores, dim=1).mean(1)
@@ -271,7 +288,7 @@ def _robust_needs_classifier(images: torch.Tensor) -> torch.Tensor:
     raise EvodreamError("the robust prior needs the classifier: use it through Objective(priors={'robust': w})")
 
 
-PRIORS["robust"] = _robust_needs_classifier
+PRIORS.register("robust", _robust_needs_classifier, help="confidence kept under small shifts and zooms")
 
 
 class RobustPrior:

@@ -130,10 +130,8 @@ class GradientAscent:
         images = self.image.render(rows)
         if shift != (0, 0):
             images = torch.roll(images, shifts=shift, dims=(2, 3))
-        part = Objective(self.classifier, [self.targets[i] for i in rows.tolist()], kind=self.objective.kind,
-                         ten_crop=self.objective.ten_crop, priors=self.objective.priors)
         before = self.classifier.queries
-        scores = part.evaluate(images)
+        scores = self.objective.evaluate(images, columns=rows.tolist())
         # Ten-crop and the robust prior make several classifier queries per image, the same for each.
         self.target_queries[rows.numpy()] += (self.classifier.queries - before) // len(rows)
         diagonal = torch.arange(len(rows))

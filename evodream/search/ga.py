@@ -7,12 +7,12 @@ in a single batched classifier call, and mutates a whole offspring batch with ar
 """
 from __future__ import annotations
 
+from typing import Sequence
 
 import numpy as np
 from deap import base, creator, tools
 
 from ..genomes.base import Encoding
-from ..objectives.objective import Objective
 from .base import Record
 from .populations import PopulationSearch
 
@@ -32,11 +32,12 @@ def _individual(genome):
 
 
 class GeneticAlgorithm(PopulationSearch):
-    def __init__(self, encoding: Encoding, objective: Objective, rng: np.random.Generator, *,
+    """DEAP's generational GA per target: tournament parents, mutation, elitism, a hall of fame."""
+
+    def __init__(self, encoding: Encoding, targets: Sequence[int], rng: np.random.Generator, *,
                  population_size: int = 10, tournament_size: int = 3, elite_count: int = 1,
-                 crossover_rate: float = 0.0, mutation_rate: float = 1.0, render_size: int | None = None):
-        super().__init__(encoding, objective, rng, population_size=population_size,
-                         crossover_rate=crossover_rate, render_size=render_size)
+                 crossover_rate: float = 0.0, mutation_rate: float = 1.0):
+        super().__init__(encoding, targets, rng, population_size=population_size, crossover_rate=crossover_rate)
         self.elite_count = min(elite_count, population_size)
         self.mutation_rate = mutation_rate  # chance an offspring is mutated (DEAP's mutpb)
         self.toolbox = base.Toolbox()
@@ -48,22 +49,19 @@ class GeneticAlgorithm(PopulationSearch):
         self.logbook = tools.Logbook()
 
     # -- one generation ----------------------------------------------------------------------
-    def step(self) -> Record:
-        if self.generation > 0:
-            self.populations = [self._offspring(pop) for pop in self.populations]
-        else:
-            self.populations = [[_individual(g) for g in self.encoding.unstack(
-                self.encoding.random(self.population_size, self.rng))] for _ in self.objective.targets]
-        self._evaluate_invalid()
-        for hall, pop in zip(self.halls, self.populations):
-            hall.update(pop)
-        self.generation += 1
-        record = self.stats.compile([hall[0] for hall in self.halls])
-        self.logbook.record(gen=self.generation, evals=self.evaluations, **record)
+    def _breed(self) -> list[list]:
+        if self.generation == 0:
+            return [[_individual(g) for g in self.encoding.unstack(
+                self.encoding.random(self.population_size, self.rng))] for _ in self.targets]
+        return [self._offspring(pop) for pop in self.populations]
+
+    def tell(self, population, scores) -> Record:
+        record = super().tell(population, scores)
+        self.logbook.record(gen=self.generation, evals=self.evaluations,
+                            **self.stats.compile([hall[0] for hall in self.halls]))
         if len(self.logbook) > 2 * LOGBOOK_KEEP:  # a long run must not grow: metrics.csv holds the history
             list.__delitem__(self.logbook, slice(0, -LOGBOOK_KEEP))  # (Logbook's own slice deletion is broken)
-        return Record(self.generation, self.evaluations, self.objective.classifier.queries,
-                      [hall[0].confidence for hall in self.halls])
+        return record
 
     def _offspring(self, population: list) -> list:
         elites = self.toolbox.elites(population, self.elite_count)
@@ -82,21 +80,14 @@ class GeneticAlgorithm(PopulationSearch):
                     child.fitness.values, child.confidence = parent.fitness.values, parent.confidence
         return list(elites) + children
 
-    def _evaluate_invalid(self) -> None:
-        invalid = [(t, ind) for t, pop in enumerate(self.populations) for ind in pop if not ind.fitness.valid]
-        if not invalid:
-            return
-        images = self.encoding.render(self.encoding.stack([ind.genome for _, ind in invalid]), self.render_size)
-        scores = self.objective.score(images)
-        rows = np.arange(len(invalid))
-        cols = np.array([t for t, _ in invalid])
-        fitness = scores.fitness.numpy()[rows, cols]
-        confidence = scores.confidence.numpy()[rows, cols]
-        for (t, ind), f, c in zip(invalid, fitness, confidence):
-            self.evaluations += 1
-            ind.fitness.values = (float(f),)
-            ind.confidence = float(c)
-            ind.found_at = self.evaluations
+    @staticmethod
+    def _new(genome):
+        return _individual(genome)
+
+    @staticmethod
+    def _assign(ind, fitness: float, confidence: float, extra) -> None:
+        ind.fitness.values = (fitness,)
+        ind.confidence = confidence
 
     # -- checkpoints: how one individual is saved ------------------------------------------------
     def _dump(self, ind) -> dict:

@@ -6,8 +6,8 @@ trade-off: each target class has its own population, and every generation
 1. picks parents by binary tournament (the one that dominates wins; otherwise the larger
    crowding distance, i.e. the lonelier point on its front),
 2. mutates them (and crosses them where crossover is on) into as many children,
-3. scores every child of every target in one batched call: log-probability of the target (no
-   priors) and ``naturalness()`` in [0, 1],
+3. has every child of every target scored in one batch (tell): log-probability of the target
+   (no priors) and ``naturalness()`` in [0, 1], which the Evaluator adds because ``needs`` asks,
 4. keeps the best half of parents + children by non-dominated sorting and crowding distance
    (``deap.tools.selNSGA2``).
 
@@ -17,13 +17,12 @@ most confident individual seen per target, as the other searches do.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from deap import base, creator, tools
 
 from ..genomes.base import Encoding
-from ..objectives.objective import Objective
-from ..objectives.priors import naturalness
 from .base import Record
 from .populations import PopulationSearch
 
@@ -41,37 +40,29 @@ def _individual(genome):
 
 
 class NSGA2(PopulationSearch):
-    def __init__(self, encoding: Encoding, objective: Objective, rng: np.random.Generator, *,
-                 population_size: int = 20, crossover_rate: float = 0.0, render_size: int | None = None):
-        if objective.priors:
-            raise ValueError("NSGA-II scores naturalness itself: give it an Objective without priors")
-        super().__init__(encoding, objective, rng, population_size=population_size,
-                         crossover_rate=crossover_rate, render_size=render_size)
+    """Per target, a population sorted by non-domination on (log-probability, naturalness)."""
+
+    needs = ("naturalness",)
+    objectives = 2
+
+    def __init__(self, encoding: Encoding, targets: Sequence[int], rng: np.random.Generator, *,
+                 population_size: int = 20, crossover_rate: float = 0.0):
+        super().__init__(encoding, targets, rng, population_size=population_size, crossover_rate=crossover_rate)
         self.toolbox = base.Toolbox()
         self.toolbox.register("select", tools.selNSGA2)
 
     # -- one generation ----------------------------------------------------------------------
-    def step(self) -> Record:
+    def _breed(self) -> list[list]:
+        """Generation 0: random populations; then each population with its children appended."""
         if self.generation == 0:
-            self.populations = [[_individual(g) for g in self.encoding.unstack(
-                self.encoding.random(self.population_size, self.rng))] for _ in self.objective.targets]
-            self._evaluate([ind for pop in self.populations for ind in pop], self._owners(self.populations))
-            # selNSGA2 on the population itself only assigns the crowding distances tournaments need.
-            self.populations = [self.toolbox.select(pop, len(pop)) for pop in self.populations]
-        else:
-            offspring = [self._offspring(pop) for pop in self.populations]
-            self._evaluate([ind for kids in offspring for ind in kids], self._owners(offspring))
-            self.populations = [self.toolbox.select(pop + kids, self.population_size)
-                                for pop, kids in zip(self.populations, offspring)]
-        for hall, pop in zip(self.halls, self.populations):
-            hall.update(pop)
-        self.generation += 1
-        return Record(self.generation, self.evaluations, self.objective.classifier.queries,
-                      [hall[0].confidence for hall in self.halls])
+            return [[_individual(g) for g in self.encoding.unstack(
+                self.encoding.random(self.population_size, self.rng))] for _ in self.targets]
+        return [pop + self._offspring(pop) for pop in self.populations]
 
-    @staticmethod
-    def _owners(populations) -> list[int]:
-        return [t for t, pop in enumerate(populations) for _ in pop]
+    def _select(self) -> None:
+        # Generation 0: selNSGA2 on the population itself only assigns the crowding distances
+        # tournaments need; later it keeps the best half of parents + children.
+        self.populations = [self.toolbox.select(pop, self.population_size) for pop in self.populations]
 
     def _tournament(self, population: list, k: int) -> list:
         """Binary tournaments on dominance, then crowding distance (NSGA-II's mating selection)."""
@@ -94,25 +85,23 @@ class NSGA2(PopulationSearch):
             genomes = self._crossed(genomes, self._tournament(population, len(parents)))
         return [_individual(g) for g in self.encoding.unstack(self.encoding.mutate(genomes, self.rng, self.generation))]
 
-    def _evaluate(self, individuals: list, owners: list[int]) -> None:
-        """Render and score every individual of every target in one batched call."""
-        images = self.encoding.render(self.encoding.stack([ind.genome for ind in individuals]), self.render_size)
-        scores = self.objective.score(images)
-        natural = naturalness(images).numpy()
-        rows, cols = np.arange(len(individuals)), np.asarray(owners)
-        fitness = scores.fitness.numpy()[rows, cols]
-        confidence = scores.confidence.numpy()[rows, cols]
-        for ind, f, n, c in zip(individuals, fitness, natural, confidence):
-            self.evaluations += 1
-            ind.fitness.values = (float(f), float(n))
-            ind.confidence = float(c)
-            ind.found_at = self.evaluations
+    @staticmethod
+    def _new(genome):
+        return _individual(genome)
+
+    @staticmethod
+    def _assign(ind, fitness: float, confidence: float, extra) -> None:
+        if extra is None:
+            raise ValueError("NSGA-II needs Scores with naturalness (the Evaluator adds it for searches "
+                             "whose `needs` name it)")
+        ind.fitness.values = (fitness, float(extra))
+        ind.confidence = confidence
 
     # -- results and checkpoints --------------------------------------------------------------
     def pareto_front(self) -> list[tuple[int, list]]:
         """Per target: (class index, its distinct non-dominated individuals, most confident first)."""
         fronts = []
-        for target, pop in zip(self.objective.targets, self.populations):
+        for target, pop in zip(self.targets, self.populations):
             if pop:
                 front = tools.sortNondominated(pop, len(pop), first_front_only=True)[0]
                 # Clones score alike and do not dominate each other: keep one point per score pair.

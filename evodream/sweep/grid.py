@@ -79,9 +79,9 @@ def _ascend_fields() -> set:
 
 
 def _algorithms() -> tuple:
-    from ..config import ALGORITHMS
+    from ..config import algorithms
 
-    return tuple(ALGORITHMS) + (ASCENT,)
+    return algorithms() + (ASCENT,)
 
 
 def _unknown_key(key: str, known, where: str) -> EvodreamError:

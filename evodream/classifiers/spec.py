@@ -1,0 +1,32 @@
+"""ModelSpec: the settings that say which model to load and how, shared by evolve, ascend and dream."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from .base import Classifier
+from .registry import load_classifier
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model name plus the options some kinds of model need, and the CPU threads to run it on."""
+
+    model: str = "lenet-mnist"
+    device: str = "cpu"
+    threads: int | None = None
+    classes_file: str | None = None   # custom models: one class name per line
+    input_size: int | None = None     # custom models: input size in pixels
+    weights: str | None = None        # torchvision models: a local state dict
+
+    @classmethod
+    def of(cls, config) -> "ModelSpec":
+        """The spec held by any config with these fields (EvolveConfig, AscendConfig, DreamConfig)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)})
+
+    def load(self) -> Classifier:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return load_classifier(self.model, device=self.device, classes_file=self.classes_file,
+                               input_size=self.input_size, weights=self.weights)

@@ -1,4 +1,4 @@
-"""Tensors to pictures: PNG-ready PIL images and labelled grids."""
+"""Tensors to pictures: colour-space conversion, PNG-ready PIL images and labelled grids."""
 from __future__ import annotations
 
 import math
@@ -7,6 +7,37 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+
+# -- colour spaces: in place on (..., 3, P) tensors in [0, 1] ---------------------------------
+
+def hls_to_rgb_(t: torch.Tensor) -> torch.Tensor:
+    """HLS -> RGB (colorsys' conversion, written branch-free), in place on the channel dim -2."""
+    h, l, s = t.unbind(-2)
+    a = torch.minimum(l, 1.0 - l).mul_(s)
+    rgb = []
+    for n in (0.0, 8.0, 4.0):
+        # k = (n + 12 h) mod 12 (frac: remainder is far slower on CPU); f = clamp(min(k-3, 9-k), -1, 1)
+        k = torch.frac(h + n / 12.0).mul_(12.0)
+        f = k.sub_(6.0).abs_().neg_().add_(3.0).clamp_(-1.0, 1.0)
+        rgb.append(torch.addcmul(l, a, f, value=-1.0))
+    for channel, value in zip(t.unbind(-2), rgb):
+        channel.copy_(value)
+    return t.clamp_(0.0, 1.0)
+
+
+def hsv_to_rgb_(t: torch.Tensor) -> torch.Tensor:
+    """HSV -> RGB (colorsys' conversion, written branch-free), in place on the channel dim -2."""
+    h, s, v = t.unbind(-2)
+    vs = v * s
+    rgb = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.frac(h + n / 6.0).mul_(6.0)  # k = (n + 6 h) mod 6; f = clamp(min(k, 4 - k), 0, 1)
+        f = k.sub_(2.0).abs_().neg_().add_(2.0).clamp_(0.0, 1.0)
+        rgb.append(torch.addcmul(v, vs, f, value=-1.0))
+    for channel, value in zip(t.unbind(-2), rgb):
+        channel.copy_(value)
+    return t.clamp_(0.0, 1.0)
 
 
 def to_pil(image: torch.Tensor, size: int | None = None) -> Image.Image:

@@ -40,7 +40,7 @@ def workspace(tmp_path_factory):
     shutil.copytree(ws / "cppn-run", ws / "cycle-run")
     elite = next((ws / "cycle-run" / "elites").glob("*.json"))
     record = json.loads(elite.read_text())
-    record["genome"]["hidden"] = [{"id": 90, "activation": "sine"}, {"id": 91, "activation": "sine"}]
+    record["genome"]["hidden"] += [{"id": 90, "activation": "sine"}, {"id": 91, "activation": "sine"}]
     record["genome"]["connections"] += [[90, 91, 1.0], [91, 90, 1.0]]
     elite.write_text(json.dumps(record))
     (ws / "bad.toml").write_text("model = [unclosed\n")

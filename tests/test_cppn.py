@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import evodream.genomes.cppn as cppn
+import evodream.genomes.cppn.render as cppn_render
 from evodream.errors import EvodreamError
 from evodream.genomes.cppn import ACTIVATIONS, N_IN, CPPNEncoding
 
@@ -92,8 +93,12 @@ def test_batched_and_per_genome_renderers_agree(monkeypatch):
     encoding = CPPNEncoding(3, 32)
     population = evolved(encoding, n=10, generations=40, seed=5)
     batched = encoding.render(population)
-    monkeypatch.setattr(cppn, "BATCH_MAX_PIXELS", 1)
+    monkeypatch.setattr(cppn_render, "BATCH_MAX_PIXELS", 1)
+    calls = []
+    per_genome = cppn_render.render_each
+    monkeypatch.setattr(cppn_render, "render_each", lambda *args: calls.append(1) or per_genome(*args))
     each = encoding.render(population)
+    assert calls  # the switch really took the per-genome path
     assert torch.allclose(batched, each, atol=1e-5)
     # A genome renders the same alone as in a population.
     assert torch.equal(encoding.render(population[3:4])[0], each[3])
@@ -103,7 +108,7 @@ def test_batched_renderer_chunks(monkeypatch):
     encoding = CPPNEncoding(1, 16)
     population = evolved(encoding, n=10, generations=30, seed=2)
     whole = encoding.render(population)
-    monkeypatch.setattr(cppn, "RENDER_CHUNK_FLOATS", 16 * 16 * 20)  # a few genomes per chunk
+    monkeypatch.setattr(cppn_render, "RENDER_CHUNK_FLOATS", 16 * 16 * 20)  # a few genomes per chunk
     assert torch.equal(encoding.render(population), whole)
 
 
@@ -188,6 +193,32 @@ def test_strength_scales_mutation():
     assert changes(np.full(40, 0.1)) < changes(np.full(40, 1.0)) <= changes(np.full(40, 10.0))
     with pytest.raises(ValueError):
         encoding.mutate(population, rng, strength=np.ones(3))
+
+
+def test_each_operator_draws_from_its_own_stream():
+    # With the same seed, an operator that fires more or less often must not change what the
+    # others do: add_connection on or off leaves change_activation's picks (and, with it on or
+    # off, the weight mutation) exactly as they were. One shared stream would shift them.
+    def children(**probabilities):
+        settings = {key: 0.0 for key in ("add_connection", "delete_connection", "add_node", "delete_node",
+                                          "change_activation")}
+        encoding = CPPNEncoding(3, 8, **{**settings, **probabilities})
+        return population, encoding.mutate(population, np.random.default_rng(1))
+    population = evolved(CPPNEncoding(3, 8), n=30, generations=10)  # grown: room for new connections
+    _, quiet = children(change_activation=1.0)
+    _, busy = children(change_activation=1.0, add_connection=1.0)
+    assert all(np.array_equal(a.acts, b.acts) for a, b in zip(quiet, busy))
+    assert sum(b.n_connections == a.n_connections + 1 for a, b in zip(quiet, busy)) >= 25
+    parents, still = children()
+    _, changed = children(change_activation=1.0)
+    assert all(np.array_equal(a.weight, b.weight) for a, b in zip(still, changed))
+    assert any(not np.array_equal(p.weight, c.weight) for p, c in zip(parents, still))
+    assert all(not np.array_equal(a.acts, b.acts) for a, b in zip(still, changed))
+    # The caller's generator moves by exactly one number per call, whatever the genomes.
+    rng, twin = np.random.default_rng(4), np.random.default_rng(4)
+    CPPNEncoding(3, 8).mutate(parents, rng)
+    twin.integers(2**63)
+    assert rng.random() == twin.random()
 
 
 def test_same_seed_same_population():

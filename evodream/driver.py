@@ -91,16 +91,19 @@ def run(search, evaluator, stop: Stop, callbacks: Sequence[Callback] = (), *, ov
             if evaluator is None:
                 record = search.step()
             else:
-                if ahead is not None:
-                    population, images = ahead[0], ahead[1].result()  # (re-raises a render error)
-                else:
+                if renderer is None:
                     population = waiting.pop(0) if waiting else search.ask()
-                    images = evaluator.render(population)
-                ahead = None
-                if renderer is not None:
+                    scores = evaluator(population)
+                else:
+                    if ahead is None:
+                        population = waiting.pop(0) if waiting else search.ask()
+                        images = evaluator.render(population)
+                    else:
+                        population, images = ahead[0], ahead[1].result()  # (re-raises a render error)
                     following = waiting.pop(0) if waiting else search.ask()
                     ahead = (following, renderer.submit(evaluator.render, following))
-                record = search.tell(population, evaluator.score(images))
+                    scores = evaluator.score(images)
+                record = search.tell(population, scores)
                 record.queries = evaluator.queries
             loop.record, loop.seconds = record, time.perf_counter() - started
             loop.row = {**record.row(), "wall_seconds": round(loop.seconds, 3)}

@@ -37,7 +37,7 @@ from .evolve import seed_everything, write_elites
 from .genomes import DirectEncoding
 from .milestones import Milestones
 from .objectives import CONFIDENCE_KINDS, Objective, crop_render_size
-from .runs import MANIFEST, SUMMARY, RunFolder
+from .runs import MANIFEST, RunFolder, existing_run
 from .search.ascent import AscentSettings, GradientAscent
 from .search.imageparam import PARAMETERISATIONS
 
@@ -217,15 +217,10 @@ def run_for_compare(folder: str | Path, *, model: str, targets: str, budget: int
     """
     config = validate(config_from({"model": model, "target": targets, "seed": seed, "goal": goal, "steps": None,
                                    "max_evals": budget, "priors": priors or {}, "threads": threads}))
-    folder = Path(folder)
-    if (folder / MANIFEST).exists():
-        saved = RunFolder.open(folder, kind="ascend").manifest.get("config", {})
-        wanted = config.to_dict()
-        if any(saved.get(k) != wanted.get(k) for k in set(saved) | set(wanted) if k != "threads"):
-            raise EvodreamError(f"{folder} holds a run with other settings: give compare a new --out, "
-                                "or delete that folder")
-        if (folder / SUMMARY).exists():
-            return True
+    state = existing_run(folder, "ascend", config.to_dict(), fix="give compare a new --out")
+    if state == "finished":
+        return True
+    if state == "unfinished":
         raise EvodreamError(f"{folder} holds an unfinished gradient-ascent run (ascent keeps no checkpoint): "
                             "delete that folder and run compare again")
     ascend(config, folder, progress=progress)

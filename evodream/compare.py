@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .config import EvolveConfig, validate
 from .errors import EvodreamError
 from .evolve import evolve, resume
-from .runs import MANIFEST, SUMMARY, RunFolder
+from .runs import existing_run
 
 # Base methods as EvolveConfig settings; "ascent" (gradient ascent) is added when evodream.ascend exists.
 EVOLVE_METHODS = {
@@ -32,7 +32,6 @@ EVOLVE_METHODS = {
 ASCENT = "ascent"
 PRIOR_SUFFIX = "+priors"
 # Settings that change how a run is executed but not what it computes: a reused run may differ in them.
-EXECUTION_KEYS = {"threads", "device", "checkpoint_every", "checkpoint_seconds"}
 
 
 def ascent_available() -> bool:
@@ -94,23 +93,15 @@ def evolve_config(method: str, *, model: str, targets: str, budget: int, seed: i
     return validate(dataclasses.replace(EvolveConfig(), **settings).resolved())
 
 
-def _same_settings(saved: dict, wanted: dict) -> bool:
-    keys = (set(saved) | set(wanted)) - EXECUTION_KEYS
-    return all(saved.get(k) == wanted.get(k) for k in keys)
-
-
 def run_or_reuse(config: EvolveConfig, folder: Path, progress: bool = True) -> bool:
     """Run, resume or reuse one evolution run; True when a finished run was reused."""
-    if (folder / MANIFEST).exists():
-        manifest = RunFolder.open(folder, kind="evolve").manifest
-        if not _same_settings(manifest.get("config", {}), config.to_dict()):
-            raise EvodreamError(f"{folder} holds a run with other settings: give compare a new --out, "
-                                "or delete that folder")
-        if (folder / SUMMARY).exists():
-            return True
+    state = existing_run(folder, "evolve", config.to_dict(), fix="give compare a new --out")
+    if state == "finished":
+        return True
+    if state == "unfinished":
         resume(folder, progress=progress)
-        return False
-    evolve(config, folder, progress=progress)
+    else:
+        evolve(config, folder, progress=progress)
     return False
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .classifiers import load_classifier, resolve_targets
+from .classifiers import resolve_targets
+from .classifiers.spec import ModelSpec
 from .errors import EvodreamError
 from .evolve import seed_everything
 from .images import to_pil
@@ -132,10 +133,7 @@ def source_image(config: DreamConfig, channels: int) -> tuple[torch.Tensor, str]
 def deep_dream(config: DreamConfig, out: str | Path, *, progress: bool = True) -> DreamResult:
     config = validate(config)
     out = Path(out)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    classifier = load_classifier(config.model, device=config.device, classes_file=config.classes_file,
-                                 input_size=config.input_size, weights=config.weights)
+    classifier = ModelSpec.of(config).load()
     targets: list[int] = []
     if config.target:
         targets = resolve_targets(config.target, classifier.class_names)
@@ -190,8 +188,7 @@ def list_layers(config: DreamConfig) -> tuple[list, str | None]:
     """(name, module type, output shape) for every named module of the model, and the default layer."""
     from .search.deepdream import layer_shapes
 
-    classifier = load_classifier(config.model, device=config.device, classes_file=config.classes_file,
-                                 input_size=config.input_size, weights=config.weights)
+    classifier = ModelSpec.of(config).load()
     try:
         default = default_layer(classifier)
     except EvodreamError:  # no convolution: the user must name a layer

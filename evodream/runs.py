@@ -44,6 +44,24 @@ METRIC_FIELDS = ["generation", "evaluations", "queries", "wall_seconds", "best",
                  "reached_0.99", "reached_0.9999"]
 
 
+# Settings that say how a run executes, not what it computes: reusing a finished run ignores them.
+EXECUTION_KEYS = frozenset({"threads", "device", "checkpoint_every", "checkpoint_seconds", "engine", "workers",
+                            "ray"})
+
+
+def existing_run(folder: str | Path, kind: str, config: dict, *, fix: str) -> str | None:
+    """What `folder` holds for a caller that wants a `kind` run of `config`: None (no run), "finished"
+    or "unfinished". A run with other settings is an error; `fix` says what the user can do instead."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).exists():
+        return None
+    saved = RunFolder.open(folder, kind=kind).manifest.get("config", {})
+    keys = (set(saved) | set(config)) - EXECUTION_KEYS
+    if any(saved.get(k) != config.get(k) for k in keys):
+        raise EvodreamError(f"{folder} holds a run with other settings: {fix}, or delete that folder")
+    return "finished" if (folder / SUMMARY).exists() else "unfinished"
+
+
 def package_versions() -> dict:
     versions = {"python": platform.python_version()}
     for name in ("evodream", "torch", "torchvision", "numpy", "deap", "pillow"):

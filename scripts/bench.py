@@ -34,6 +34,8 @@ import numpy as np
 import torch
 
 from evodream.classifiers import load_classifier
+from evodream.driver import Stop, run
+from evodream.evaluator import Evaluator
 from evodream.genomes import CPPNEncoding, DirectEncoding
 from evodream.objectives import Objective
 from evodream.runs import RunFolder
@@ -51,11 +53,11 @@ def classifier_rate(classifier, channels, size, batch, seconds) -> float:
     return done / (time.perf_counter() - start)
 
 
-def search_rate(search, seconds) -> float:
-    search.step()  # warm-up (and the random first generation)
+def search_rate(search, evaluator, seconds, overlap: bool = False) -> float:
+    """Evaluations/s of the whole loop (ask, render, score, tell) as evodream's driver runs it."""
+    search.step(evaluator)  # warm-up (and the random first generation)
     start_evals, start = search.evaluations, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        search.step()
+    run(search, evaluator, Stop(max_seconds=seconds), overlap=overlap)
     return (search.evaluations - start_evals) / (time.perf_counter() - start)
 
 
@@ -216,19 +218,18 @@ def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = 
           + ", ".join(f"{batch}: {rate:.1f}" for batch, rate in rates.items()), flush=True)
     batch = max(rates, key=rates.get)
     encoding = CPPNEncoding(3, 224)
-    grown = MapElites(encoding, Objective(effnet, range(1000)), np.random.default_rng(0), batch_size=batch, goal=1.0)
+    evaluator = Evaluator(encoding, Objective(effnet, range(1000)))
+    grown = MapElites(encoding, range(1000), np.random.default_rng(0), batch_size=batch, goal=1.0)
     if archive_run:
         grown.load_state_dict(RunFolder.open(archive_run).load_checkpoint()["search"])
     else:
         for _ in range(max(1, warmup // batch)):
-            grown.step()
-    nodes = np.mean([g.n_nodes for g in grown.genomes if g is not None])
+            grown.step(evaluator)
+    nodes = np.mean([g.n_nodes for g in grown.archive.genomes if g is not None])
     for overlap in (False, True):
-        search = MapElites(encoding, grown.objective, np.random.default_rng(1), batch_size=batch, goal=1.0,
-                           overlap=overlap)
+        search = MapElites(encoding, range(1000), np.random.default_rng(1), batch_size=batch, goal=1.0)
         search.load_state_dict(grown.state_dict())  # the same grown archive for both
-        ours = search_rate(search, seconds * 4)
-        search.close()
+        ours = search_rate(search, evaluator, seconds * 4, overlap=overlap)
         row(f"map-elites cppn effnet-lite0 b{batch}{' overlap' if overlap else ''}", ours,
             classifier_rate(effnet, 3, 224, batch, seconds * 4), f"(CPPNs of {nodes:.0f} nodes)")
 
@@ -260,15 +261,16 @@ def main():
                           (200, dict(parent_selection="uniform", adaptive=False, eta=15.0, rate=0.1))):
         encoding = DirectEncoding(1, 28, mutation_rate=recipe["rate"], eta=recipe["eta"])
         # goal 1.0: no cell ever counts as finished, so the search keeps its full work per generation.
-        search = MapElites(encoding, objective, np.random.default_rng(0), batch_size=batch, goal=1.0,
+        search = MapElites(encoding, range(10), np.random.default_rng(0), batch_size=batch, goal=1.0,
                            parent_selection=recipe["parent_selection"], adaptive=recipe["adaptive"])
-        ours = search_rate(search, args.seconds)
+        ours = search_rate(search, Evaluator(encoding, objective), args.seconds)
         row(f"map-elites direct lenet-mnist, batch {batch}", ours, classifier_rate(lenet, 1, 28, batch, args.seconds))
 
     deap = textbook_deap_rate(lenet, population=200, generations=5)
     encoding = DirectEncoding(1, 28)
-    ours = search_rate(MapElites(encoding, objective, np.random.default_rng(0), batch_size=200, goal=1.0,
-                                 parent_selection="uniform", adaptive=False), args.seconds)
+    ours = search_rate(MapElites(encoding, range(10), np.random.default_rng(0), batch_size=200, goal=1.0,
+                                 parent_selection="uniform", adaptive=False), Evaluator(encoding, objective),
+                       args.seconds)
     print(f"{'textbook DEAP eaSimple, lenet, population 200':<44} {deap:9.0f} eval/s   evodream at batch 200 "
           f"{ours:9.0f} eval/s   speed-up {ours / deap:5.1f}x", flush=True)
 

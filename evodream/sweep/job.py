@@ -15,17 +15,10 @@ import traceback
 from pathlib import Path
 
 from ..errors import EvodreamError
-from ..runs import MANIFEST, SUMMARY, RunFolder
+from ..runs import MANIFEST, RunFolder, existing_run
 
 SWEEP_FILE = "sweep.json"
 RUNS = "runs"
-
-
-def _same_settings(saved: dict, wanted: dict) -> bool:
-    from ..compare import EXECUTION_KEYS
-
-    keys = (set(saved) | set(wanted)) - EXECUTION_KEYS
-    return all(saved.get(k) == wanted.get(k) for k in keys)
 
 
 def _discard_partial(folder: Path) -> None:
@@ -40,26 +33,22 @@ def run_job(spec: dict) -> bool:
     folder = Path(spec["folder"])
     if folder.exists() and not (folder / MANIFEST).exists():
         _discard_partial(folder)  # killed between creating the folder and writing its manifest
-    if (folder / MANIFEST).exists():
-        kind = "evolve" if spec["kind"] == "evolve" else "ascend"
-        saved = RunFolder.open(folder, kind=kind).manifest.get("config", {})
-        if not _same_settings(saved, spec["config"]):
-            raise EvodreamError(f"{folder} holds a run with other settings than this sweep's job: give the "
-                                "sweep a new --out, or delete that folder")
-        if (folder / SUMMARY).exists():
-            return True
-    if spec["kind"] == "evolve":
+    kind = "evolve" if spec["kind"] == "evolve" else "ascend"
+    state = existing_run(folder, kind, spec["config"], fix="give the sweep a new --out")
+    if state == "finished":
+        return True
+    if kind == "evolve":
         from ..config import from_mapping
         from ..evolve import evolve, resume
 
-        if (folder / MANIFEST).exists():
+        if state == "unfinished":
             resume(folder, progress=False)
         else:
             evolve(from_mapping(spec["config"], source="sweep job"), folder, progress=False)
     else:
         from ..ascend import ascend, config_from
 
-        if (folder / MANIFEST).exists():
+        if state == "unfinished":
             _discard_partial(folder)  # ascent keeps no checkpoint: an unfinished run starts over
         ascend(config_from(spec["config"]), folder, progress=False)
     return False

@@ -61,7 +61,7 @@ class _Log:
 
 
 def _identity(job: dict) -> dict:
-    from ..compare import EXECUTION_KEYS
+    from ..runs import EXECUTION_KEYS
 
     return {"kind": job["kind"], "config": {k: v for k, v in job["config"].items() if k not in EXECUTION_KEYS}}
 

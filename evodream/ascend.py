@@ -30,6 +30,7 @@ import torch
 
 from .classifiers import resolve_targets
 from .classifiers.spec import ModelSpec
+from .model_options import ModelOptions
 from .driver import ProgressBar, RunRecorder, Stop
 from .driver import run as drive
 from .errors import EvodreamError
@@ -48,7 +49,7 @@ FOURIER_NOISE = 0.3
 
 
 @dataclass
-class AscendConfig:
+class AscendConfig(ModelOptions):
     model: str = "lenet-mnist"
     target: str = "all"
     seed: int = 0
@@ -68,11 +69,6 @@ class AscendConfig:
     ten_crop: bool = False
     priors: dict = field(default_factory=dict)
     batch_size: int = 64
-    device: str = "cpu"
-    threads: int | None = None
-    classes_file: str | None = None
-    input_size: int | None = None
-    weights: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -15,6 +15,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from .model_options import ModelOptions
 from .errors import EvodreamError
 
 RECIPES = ("fast", "paper")
@@ -32,7 +33,7 @@ RECIPE_DEFAULTS = {
 
 
 @dataclass
-class EvolveConfig:
+class EvolveConfig(ModelOptions):
     model: str = "lenet-mnist"
     encoding: str = "direct"
     algorithm: str = "map-elites"
@@ -55,11 +56,6 @@ class EvolveConfig:
     overlap: bool = False                  # map-elites: render the next generation while this one is scored
     tournament_size: int = 3
     colour: str = "hls"
-    device: str = "cpu"
-    threads: int | None = None
-    classes_file: str | None = None
-    input_size: int | None = None
-    weights: str | None = None
     checkpoint_every: int = 50             # generations between checkpoints
     checkpoint_seconds: float = 60.0       # ... or seconds, whichever comes first
     priors: dict = field(default_factory=dict)  # prior name → weight, see objectives/priors.py;

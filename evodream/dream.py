@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .classifiers import resolve_targets
 from .classifiers.spec import ModelSpec
+from .model_options import ModelOptions
 from .errors import EvodreamError
 from .evolve import seed_everything
 from .images import to_pil
@@ -36,7 +37,7 @@ DEFAULT_PHOTOS = {3: "chelsea", 1: "camera"}
 
 
 @dataclass
-class DreamConfig:
+class DreamConfig(ModelOptions):
     model: str = "efficientnet-lite0"
     layer: str | None = None         # amplify this layer's activations (default: a mid layer) ...
     target: str | None = None        # ... or these classes' fitness instead
@@ -54,11 +55,6 @@ class DreamConfig:
     confidence: str = "log_prob"     # class dreams: the fitness, as in evolution
     priors: dict = field(default_factory=dict)
     seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
-    classes_file: str | None = None
-    input_size: int | None = None
-    weights: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

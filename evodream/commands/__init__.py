@@ -1,6 +1,11 @@
 """Subcommands of `evodream` that live in modules of their own (see cli.COMMAND_MODULES)."""
 
 
+def optional_float(text: str):
+    """A number, or None for 'none' / 'off' (e.g. --goal none)."""
+    return None if text.lower() in ("none", "off") else float(text)
+
+
 def add_model_flags(parser, defaults: bool = True) -> None:
     """The flags that choose where and how a model runs (ModelSpec's fields), shared by the commands
     that load one. ``defaults=False`` leaves unset flags None, for commands whose config file fills them."""

@@ -4,11 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import add_model_flags
-
-
-def _optional_float(text: str):
-    return None if text.lower() in ("none", "off") else float(text)
+from . import add_model_flags, optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -25,7 +21,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--target", default="all", help="'all' (default), or class names / indices separated by commas")
     p.add_argument("--steps", type=int, default=300, help="stop after this many steps (default 300)")
     p.add_argument("--max-evals", type=int, help="stop after this many forward+backward image passes")
-    p.add_argument("--goal", type=_optional_float, default=0.9999,
+    p.add_argument("--goal", type=optional_float, default=0.9999,
                    help="freeze a target once it holds this confidence; stop when all do "
                         "(default 0.9999; 'none' to run every step)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed and flags, same run on CPU")

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import time
 
-
-def _optional_float(text: str):
-    return None if text.lower() in ("none", "off") else float(text)
+from . import optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -26,7 +24,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--priors", default="default",
                    help="prior set of the +priors variants, NAME=WEIGHT,... ('default': the package's set; "
                         "'none': no +priors variants)")
-    p.add_argument("--goal", type=_optional_float, default=0.9999,
+    p.add_argument("--goal", type=optional_float, default=0.9999,
                    help="a run stops once every target holds this confidence (default 0.9999; 'none': spend "
                         "the whole budget)")
     p.add_argument("--threads", type=int, help="torch CPU threads")

@@ -5,11 +5,7 @@ import argparse
 import time
 
 from ..errors import EvodreamError
-from . import add_model_flags
-
-
-def _optional_float(text: str):
-    return None if text.lower() in ("none", "off") else float(text)
+from . import add_model_flags, optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -35,7 +31,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--generations", type=int, help="stop after this many generations")
     p.add_argument("--max-evals", type=int, help="stop after this many evaluated images (default 100000)")
     p.add_argument("--max-seconds", type=float, help="stop after this much wall time")
-    p.add_argument("--goal", type=_optional_float, default=argparse.SUPPRESS,
+    p.add_argument("--goal", type=optional_float, default=argparse.SUPPRESS,
                    help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
     p.add_argument("--recipe", help="fast (default: parents from unfinished classes, adaptive mutation) or "

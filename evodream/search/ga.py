@@ -10,25 +10,15 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from deap import base, creator, tools
+from deap import base, tools
 
 from ..genomes.base import Encoding
 from .base import Record
-from .populations import PopulationSearch
+from .populations import PopulationSearch, individual_maker
 
 LOGBOOK_KEEP = 1000  # generations of DEAP's Logbook kept in memory (~350 bytes each)
 
-if not hasattr(creator, "EvodreamFitness"):
-    creator.create("EvodreamFitness", base.Fitness, weights=(1.0,))
-    # An individual carries its genome and the probability reported for it beside its fitness.
-    creator.create("EvodreamIndividual", object, fitness=creator.EvodreamFitness, genome=None,
-                   confidence=0.0, found_at=0)
-
-
-def _individual(genome):
-    ind = creator.EvodreamIndividual()
-    ind.genome = genome
-    return ind
+_individual = individual_maker("EvodreamIndividual", (1.0,))
 
 
 class GeneticAlgorithm(PopulationSearch):

@@ -20,23 +20,14 @@ import math
 from typing import Sequence
 
 import numpy as np
-from deap import base, creator, tools
+from deap import base, tools
 
 from ..genomes.base import Encoding
 from .base import Record
-from .populations import PopulationSearch
+from .populations import PopulationSearch, individual_maker
 
-if not hasattr(creator, "EvodreamFitness2"):
-    # Both maximised: (log-probability of the target, naturalness).
-    creator.create("EvodreamFitness2", base.Fitness, weights=(1.0, 1.0))
-    creator.create("EvodreamIndividual2", object, fitness=creator.EvodreamFitness2, genome=None,
-                   confidence=0.0, found_at=0)
-
-
-def _individual(genome):
-    ind = creator.EvodreamIndividual2()
-    ind.genome = genome
-    return ind
+# Both maximised: (log-probability of the target, naturalness).
+_individual = individual_maker("EvodreamIndividual2", (1.0, 1.0))
 
 
 class NSGA2(PopulationSearch):

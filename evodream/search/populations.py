@@ -7,13 +7,30 @@ import functools
 from typing import Any, Sequence
 
 import numpy as np
-from deap import tools
+from deap import base, creator, tools
 
 from ..genomes.base import Encoding
 from ..statecheck import (BadState, check_individual, check_int, check_list, check_python_random, check_rng,
                           check_type)
 from .base import (Elite, Record, Search, python_random_state, restore_python_random, restore_rng, rng_state,
                    score_arrays)
+
+
+def individual_maker(name: str, weights: tuple[float, ...]):
+    """A function genome -> DEAP individual of a class made once per name: the individual carries
+    its genome, its fitness (maximised with these weights), its confidence and when it was found."""
+    if not hasattr(creator, name):
+        creator.create(f"{name}Fitness", base.Fitness, weights=weights)
+        creator.create(name, object, fitness=getattr(creator, f"{name}Fitness"), genome=None, confidence=0.0,
+                       found_at=0)
+    kind = getattr(creator, name)
+
+    def make(genome):
+        ind = kind()
+        ind.genome = genome
+        return ind
+
+    return make
 
 
 class PopulationSearch(Search):

@@ -21,6 +21,7 @@ ENCODINGS = ("direct", "cppn")
 ALGORITHMS = ("map-elites", "ga", "nsga2")
 RECIPES = ("fast", "paper")
 COLOURS = ("hls", "hsv", "rgb")
+ENGINES = ("auto", "onnxruntime", "torch")  # forward-pass engines; see classifiers/onnx_engine.py
 
 # What each recipe means where the user left a setting open. "paper" is Nguyen et al.'s
 # MAP-Elites; "fast" is evodream's (parents from unfinished cells, adaptive strength, small
@@ -59,6 +60,7 @@ class EvolveConfig:
     colour: str = "hls"
     device: str = "cpu"
     threads: int | None = None
+    engine: str = "auto"                   # auto (ONNX Runtime on CPU when it works), onnxruntime or torch
     classes_file: str | None = None
     input_size: int | None = None
     weights: str | None = None
@@ -131,6 +133,7 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     _check_choice("recipe", config.recipe, RECIPES)
     _check_choice("confidence", config.confidence, ("log_prob", "prob", "margin"))
     _check_choice("colour", config.colour, COLOURS)
+    _check_choice("engine", config.engine, ENGINES)
     if config.device.split(":")[0] not in ("cpu", "cuda"):
         raise EvodreamError(f"unknown device {config.device!r}: use cpu, cuda or cuda:N")
     if config.parent_selection is not None:

@@ -92,7 +92,8 @@ class _Session:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.classifier = load_classifier(config.model, device=config.device, classes_file=config.classes_file,
-                                          input_size=config.input_size, weights=config.weights)
+                                          input_size=config.input_size, weights=config.weights,
+                                          engine=config.engine)
         self.targets = resolve_targets(config.target, self.classifier.class_names)
         self.encoding = build_encoding(config, self.classifier.channels, self.classifier.input_size)
         self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop,
@@ -110,7 +111,9 @@ class _Session:
                 "targets": self.targets, "target_names": [self.classifier.class_names[t] for t in self.targets],
                 "encoding": self.encoding.settings(), "objective": self.objective.settings(),
                 # Float sums in the model depend on the thread count: part of what reproduces a run.
-                "torch_threads": torch.get_num_threads()}
+                "torch_threads": torch.get_num_threads(),
+                # The engine "auto" resolved to: a resume uses the same one, as its sums differ from torch's.
+                "engine": {"name": self.classifier.engine, "version": self.classifier.engine_version}}
 
 
 def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> EvolveResult:
@@ -135,8 +138,11 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     if other:
         raise EvodreamError(f"--resume continues a run as it was configured; only {', '.join(RESUME_SETTINGS)} "
                             f"may change, not {', '.join(other)}")
+    # The engine the run was evaluated by; runs from before engines were recorded used torch.
+    recorded = manifest.get("engine") if isinstance(manifest, dict) else None
+    engine = recorded.get("name", "torch") if isinstance(recorded, dict) else "torch"
     try:
-        config = validate(from_mapping({**manifest["config"], **overrides}, source="manifest"))
+        config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine}, source="manifest"))
     except (KeyError, TypeError):
         raise EvodreamError(f"{run.path} has no config in its manifest: the run is corrupt") from None
     session = _Session(config)

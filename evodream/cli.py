@@ -60,8 +60,9 @@ def _add_evolve(sub) -> None:
     p.add_argument("--colour", help="cppn colour model: hls (default), hsv or rgb")
     p.add_argument("--device", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--engine", help="forward-pass engine: auto (default: ONNX Runtime on CPU when installed and it "
-                                    "matches torch on a probe batch, else torch), onnxruntime or torch")
+    p.add_argument("--engine", help="forward-pass engine: auto (default: ONNX Runtime on CPU when it is "
+                                    "installed and matches torch on a probe batch, else torch), onnxruntime "
+                                    "or torch")
     p.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
     p.add_argument("--input-size", type=int, help="custom model: input size in pixels")
     p.add_argument("--weights", help="torchvision model: a local weights file (state dict)")

@@ -142,7 +142,8 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     recorded = manifest.get("engine") if isinstance(manifest, dict) else None
     engine = recorded.get("name", "torch") if isinstance(recorded, dict) else "torch"
     try:
-        config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine}, source="manifest"))
+        config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine},
+                                       source="manifest"))
     except (KeyError, TypeError):
         raise EvodreamError(f"{run.path} has no config in its manifest: the run is corrupt") from None
     session = _Session(config)

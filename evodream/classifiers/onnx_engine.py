@@ -124,8 +124,8 @@ def export(classifier: Classifier) -> bytes:
                               output_names=["logits"], dynamo=False,
                               dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
     except Exception as exc:  # any failure of the exporter means: this model stays on torch
-        raise EngineUnavailable(f"torch.onnx.export cannot export {classifier.name} ({_one_line(exc)[:160]})") \
-            from None
+        reason = _one_line(exc)[:160]
+        raise EngineUnavailable(f"torch.onnx.export cannot export {classifier.name} ({reason})") from None
     return buffer.getvalue()
 
 
@@ -253,7 +253,7 @@ def _providers(classifier: Classifier) -> list[str]:
     if classifier.device.type != "cuda":
         return ["CPUExecutionProvider"]
     if not _cuda_provider():
-        raise EngineUnavailable("ONNX Runtime has no CUDA provider here (it comes with the onnxruntime-gpu package)")
+        raise EngineUnavailable("ONNX Runtime has no CUDA provider here (it comes with onnxruntime-gpu)")
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
@@ -273,7 +273,8 @@ def build(classifier: Classifier, folder: Path | None = None) -> OnnxClassifier:
         raise EngineUnavailable("onnxruntime is not installed (pip install onnxruntime)")
     providers = _providers(classifier)
     folder = cache_dir() if folder is None else Path(folder)
-    path = folder / f"{classifier.name.replace('/', '_').replace(':', '_')[-60:]}-{cache_key(classifier)[:32]}.onnx"
+    stem = classifier.name.replace("/", "_").replace(":", "_")[-60:]  # readable; the key makes it unique
+    path = folder / f"{stem}-{cache_key(classifier)[:32]}.onnx"
     if path.is_file():
         try:
             _check_file(path)
@@ -285,15 +286,16 @@ def build(classifier: Classifier, folder: Path | None = None) -> OnnxClassifier:
         _write_atomically(path, data)
         source = str(path)
     except OSError as exc:
-        log.warning(f"evodream: cannot cache the ONNX model in {folder} ({exc.strerror or exc}); exporting it "
-                    "on every load: set EVODREAM_CACHE to a writable folder")
+        log.warning(f"evodream: cannot cache the ONNX model in {folder} ({exc.strerror or exc}); "
+                    "exporting it on every load: set EVODREAM_CACHE to a writable folder")
         source = "memory"
     try:
         return _checked(classifier, data, source, providers)
     except EngineUnavailable:
         raise
     except Exception as exc:
-        raise EngineUnavailable(f"ONNX Runtime cannot run the exported {classifier.name} ({_one_line(exc)[:160]})") \
+        reason = _one_line(exc)[:160]
+        raise EngineUnavailable(f"ONNX Runtime cannot run the exported {classifier.name} ({reason})") \
             from None
 
 

@@ -38,7 +38,8 @@ def load_classifier(
         hint = difflib.get_close_matches(str(engine), ENGINES, n=1)
         raise EvodreamError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}"
                             + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-    classifier = _load_torch(name, device=device, classes_file=classes_file, input_size=input_size, weights=weights)
+    classifier = _load_torch(name, device=device, classes_file=classes_file, input_size=input_size,
+                             weights=weights)
     if engine == "torch":
         return classifier
     from .onnx_engine import with_engine

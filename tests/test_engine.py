@@ -232,7 +232,8 @@ def test_unknown_engine_is_a_one_line_error(capsys):
 @pytest.mark.parametrize("command", ["ascend", "dream"])
 def test_gradient_commands_refuse_onnxruntime_with_one_line(command, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main([command, "--model", "lenet-mnist", "--engine", "onnxruntime", "--out", str(out), "--quiet"]) == 2
+    args = [command, "--model", "lenet-mnist", "--engine", "onnxruntime", "--out", str(out), "--quiet"]
+    assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("evodream: error: ") and err.count("\n") == 1
     assert "needs gradients" in err and "--engine onnxruntime" in err

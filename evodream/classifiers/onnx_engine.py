@@ -80,8 +80,8 @@ class _Normalised(nn.Module):
     def __init__(self, module: nn.Module, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.module = module
-        self.register_buffer("mean", mean.detach().cpu().clone())
-        self.register_buffer("std", std.detach().cpu().clone())
+        self.register_buffer("mean", mean.detach().clone())  # on the module's device, as in prepare()
+        self.register_buffer("std", std.detach().clone())
 
     def forward(self, images):
         return self.module((images - self.mean) / self.std)

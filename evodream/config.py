@@ -20,6 +20,7 @@ from .errors import EvodreamError
 
 RECIPES = ("fast", "paper")
 COLOURS = ("hls", "hsv", "rgb")
+ENGINES = ("auto", "onnxruntime", "torch")  # forward-pass engines; see classifiers/onnx_engine.py
 
 # What each recipe means where the user left a setting open. "paper" is Nguyen et al.'s
 # MAP-Elites; "fast" is evodream's (parents from unfinished cells, adaptive strength, small
@@ -56,6 +57,7 @@ class EvolveConfig(ModelOptions):
     overlap: bool = False                  # map-elites: render the next generation while this one is scored
     tournament_size: int = 3
     colour: str = "hls"
+    engine: str = "auto"                   # auto (ONNX Runtime on CPU when it works), onnxruntime or torch
     checkpoint_every: int = 50             # generations between checkpoints
     checkpoint_seconds: float = 60.0       # ... or seconds, whichever comes first
     priors: dict = field(default_factory=dict)  # prior name → weight, see objectives/priors.py;
@@ -143,6 +145,7 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     _check_choice("recipe", config.recipe, RECIPES)
     _check_choice("confidence", config.confidence, ("log_prob", "prob", "margin"))
     _check_choice("colour", config.colour, COLOURS)
+    _check_choice("engine", config.engine, ENGINES)
     if config.device.split(":")[0] not in ("cpu", "cuda"):
         raise EvodreamError(f"unknown device {config.device!r}: use cpu, cuda or cuda:N")
     if config.parent_selection is not None:

@@ -101,7 +101,9 @@ class _Session:
                 "encoding": self.encoding.settings(),
                 "objective": {**self.objective.settings(), "naturalness": NATURALNESS.version},
                 # Float sums in the model depend on the thread count: part of what reproduces a run.
-                "torch_threads": torch.get_num_threads()}
+                "torch_threads": torch.get_num_threads(),
+                # The engine "auto" resolved to: a resume uses the same one, as its sums differ from torch's.
+                "engine": {"name": self.classifier.engine, "version": self.classifier.engine_version}}
 
 
 def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> EvolveResult:
@@ -127,9 +129,12 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     if other:
         raise EvodreamError(f"--resume continues a run as it was configured; only {', '.join(RESUME_SETTINGS)} "
                             f"may change, not {', '.join(other)}")
+    # The engine the run was evaluated by; runs from before engines were recorded used torch.
+    recorded = manifest.get("engine") if isinstance(manifest, dict) else None
+    engine = recorded.get("name", "torch") if isinstance(recorded, dict) else "torch"
     try:
         load_plugins(manifest["config"].get("plugins"))
-        config = validate(from_mapping({**manifest["config"], **overrides}, source="manifest"))
+        config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine}, source="manifest"))
     except (KeyError, TypeError, AttributeError):
         raise EvodreamError(f"{run.path} has no config in its manifest: the run is corrupt") from None
     session = _Session(config)

@@ -6,10 +6,15 @@
     python scripts/bench.py --pyribs        # also evaluations to fool LeNet on all 10 digits, against pyribs
     python scripts/bench.py --all           # every case above
 
+Each model's cases start with its engine table: the bare forward pass (probabilities of random
+images) in images/s under torch and under ONNX Runtime, and their ratio, by batch size.
+
 For each throughput case it prints evaluations/s of the whole search (render, mutate, score,
-archive), the classifier's own throughput at the same batch size measured in the same process,
-their ratio, and peak memory. Figures are printed, never asserted: machines are noisy, ratios
-measured in one run are what to compare.
+archive; the classifier on --engine, default auto = ONNX Runtime where it loads), the bare ONNX
+Runtime forward pass of the same model at the same batch size measured in the same process, their
+ratio (the search's overhead), torch's bare forward pass beside it, and peak memory. Without
+onnxruntime the ratio is taken against torch. Figures are printed, never asserted: machines are
+noisy, ratios measured in one run are what to compare.
 
 --pyribs counts evaluations (classifier images) until all 10 MNIST digits hold >= 99.99% on the
 shipped LeNet. First pyribs' "fooling MNIST" tutorial recipe (plain MAP-Elites: a GridArchive of one
@@ -35,6 +40,7 @@ import torch
 
 from evodream.classifiers import load_classifier
 from evodream.driver import Stop, run
+from evodream.errors import EvodreamError
 from evodream.evaluator import Evaluator
 from evodream.genomes import CPPNEncoding, DirectEncoding
 from evodream.objectives import Objective
@@ -90,9 +96,42 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def row(name, search, clf, note=""):
-    print(f"{name:<44} search {search:9.0f} eval/s   classifier {clf:9.0f} img/s   ratio {search / clf:5.2f}"
-          f"   peak {peak_mb():6.0f} MB {note}", flush=True)
+def onnxruntime_classifier(name: str):
+    """The model on ONNX Runtime, or None (after one line saying why) where it cannot run there."""
+    try:
+        return load_classifier(name, engine="onnxruntime")
+    except EvodreamError as exc:
+        print(f"{name}: no ONNX Runtime figures ({exc})", flush=True)
+        return None
+
+
+def engine_table(cases, seconds: float) -> None:
+    """Bare forward passes, torch against ONNX Runtime: cases = [(model name, [batch, ...]), ...]."""
+    print(f"{'engine table':<24} {'batch':>5} {'torch img/s':>12} {'onnxruntime img/s':>18} {'ratio':>6}",
+          flush=True)
+    for name, batches in cases:
+        slow, fast = load_classifier(name), onnxruntime_classifier(name)
+        for batch in batches:
+            ort_rate, torch_rate = bare_rates(slow, fast, batch, seconds)
+            shown = f"{ort_rate:18.1f} {ort_rate / torch_rate:6.2f}" if ort_rate else f"{'-':>18} {'-':>6}"
+            print(f"{name:<24} {batch:>5} {torch_rate:12.1f} {shown}", flush=True)
+
+
+def row(name, search, ort, torch_rate, note=""):
+    """One search case: its rate against the bare ONNX Runtime pass (torch's where ORT is missing)."""
+    base, label = (ort, "onnxruntime") if ort else (torch_rate, "torch")
+    ort_shown = f"{ort:9.0f}" if ort else f"{'-':>9}"
+    versus = "" if ort else f" (vs {label})"
+    print(f"{name:<44} search {search:9.0f} eval/s   onnxruntime {ort_shown} img/s   "
+          f"ratio {search / base:5.2f}{versus}   torch {torch_rate:9.0f} img/s   "
+          f"peak {peak_mb():6.0f} MB {note}", flush=True)
+
+
+def bare_rates(slow, fast, batch, seconds):
+    """(ONNX Runtime or None, torch) img/s of the bare forward pass at `batch`."""
+    size, channels = slow.input_size, slow.channels
+    ort = classifier_rate(fast, channels, size, batch, seconds) if fast is not None else None
+    return ort, classifier_rate(slow, channels, size, batch, seconds)
 
 
 PYRIBS_GOAL = 0.9999
@@ -207,14 +246,19 @@ def pyribs_case(cap, threads, seeds=(0, 1, 2), encodings=("direct", "cppn")):
     return theirs, results
 
 
-def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = None) -> None:
+def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = None,
+                  engine: str = "auto") -> None:
     """MAP-Elites CPPN on EfficientNet-Lite0 at 224 px over all 1,000 classes (after `warmup`
     evaluations to grow the CPPNs, or from the archive of a finished run's checkpoint), at the batch
-    size the classifier runs fastest per image; serial, then with overlap (rendering on a second
+    size the search's engine runs fastest per image; serial, then with overlap (rendering on a second
     thread, as --overlap)."""
-    effnet = load_classifier("efficientnet-lite0")
+    # Here, not at the start: its 224-px batches would set the LeNet cases' peak memory.
+    engine_table([("efficientnet-lite0", [8, 16, 32])], seconds)
+    slow = load_classifier("efficientnet-lite0")
+    fast = onnxruntime_classifier("efficientnet-lite0")
+    effnet = load_classifier("efficientnet-lite0", engine=engine)
     rates = {batch: classifier_rate(effnet, 3, 224, batch, seconds) for batch in (4, 8, 16, 32)}
-    print("efficientnet-lite0 classifier alone, img/s by batch: "
+    print(f"efficientnet-lite0 classifier alone ({effnet.engine}), img/s by batch: "
           + ", ".join(f"{batch}: {rate:.1f}" for batch, rate in rates.items()), flush=True)
     batch = max(rates, key=rates.get)
     encoding = CPPNEncoding(3, 224)
@@ -231,7 +275,7 @@ def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = 
         search.load_state_dict(grown.state_dict())  # the same grown archive for both
         ours = search_rate(search, evaluator, seconds * 4, overlap=overlap)
         row(f"map-elites cppn effnet-lite0 b{batch}{' overlap' if overlap else ''}", ours,
-            classifier_rate(effnet, 3, 224, batch, seconds * 4), f"(CPPNs of {nodes:.0f} nodes)")
+            *bare_rates(slow, fast, batch, seconds * 4), f"(CPPNs of {nodes:.0f} nodes)")
 
 
 def main():
@@ -247,6 +291,8 @@ def main():
     parser.add_argument("--pyribs-cap", type=int, default=1_000_000,
                         help="evaluations after which the pyribs run stops unfinished (default 1,000,000)")
     parser.add_argument("--all", action="store_true", help="every case: --imagenet and --pyribs")
+    parser.add_argument("--engine", default="auto", choices=("auto", "onnxruntime", "torch"),
+                        help="the searches' classifier engine (default auto, as `evodream evolve`)")
     args = parser.parse_args()
     if args.all:
         args.imagenet = args.pyribs = True
@@ -254,8 +300,11 @@ def main():
         args.imagenet = True
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.seconds:g} s per measurement")
+    engine_table([("lenet-mnist", [10, 200])], args.seconds)  # EfficientNet-Lite0's rows: in --imagenet
 
-    lenet = load_classifier("lenet-mnist")
+    lenet = load_classifier("lenet-mnist", engine=args.engine)
+    slow, fast = load_classifier("lenet-mnist"), onnxruntime_classifier("lenet-mnist")
+    print(f"searches run on {lenet.engine} {lenet.engine_version}", flush=True)
     objective = Objective(lenet, range(10))
     for batch, recipe in ((10, dict(parent_selection="focus", adaptive=True, eta=2.0, rate=0.05)),
                           (200, dict(parent_selection="uniform", adaptive=False, eta=15.0, rate=0.1))):
@@ -264,9 +313,10 @@ def main():
         search = MapElites(encoding, range(10), np.random.default_rng(0), batch_size=batch, goal=1.0,
                            parent_selection=recipe["parent_selection"], adaptive=recipe["adaptive"])
         ours = search_rate(search, Evaluator(encoding, objective), args.seconds)
-        row(f"map-elites direct lenet-mnist, batch {batch}", ours, classifier_rate(lenet, 1, 28, batch, args.seconds))
+        row(f"map-elites direct lenet-mnist, batch {batch}", ours,
+            *bare_rates(slow, fast, batch, args.seconds))
 
-    deap = textbook_deap_rate(lenet, population=200, generations=5)
+    deap = textbook_deap_rate(slow, population=200, generations=5)  # as DEAP's tutorials: torch, 1 image/call
     encoding = DirectEncoding(1, 28)
     ours = search_rate(MapElites(encoding, range(10), np.random.default_rng(0), batch_size=200, goal=1.0,
                                  parent_selection="uniform", adaptive=False), Evaluator(encoding, objective),
@@ -275,7 +325,7 @@ def main():
           f"{ours:9.0f} eval/s   speed-up {ours / deap:5.1f}x", flush=True)
 
     if args.imagenet:
-        imagenet_case(args.seconds, archive_run=args.imagenet_from)
+        imagenet_case(args.seconds, archive_run=args.imagenet_from, engine=args.engine)
 
     if args.pyribs:
         pyribs_case(args.pyribs_cap, args.threads)

@@ -17,6 +17,14 @@ from .allocator import RELEASE_SECONDS, keep_freed_memory, release_free_memory
 
 
 class Classifier:
+    """A model behind one interface: [0,1] images in, logits / log-probabilities out, queries counted.
+
+    This class runs the model in torch (``engine = "torch"``); onnx_engine.OnnxClassifier runs
+    the forward-only calls of the same classifier in ONNX Runtime.
+    """
+
+    engine = "torch"
+
     def __init__(
         self,
         module: torch.nn.Module,
@@ -52,11 +60,22 @@ class Classifier:
         self._released_at = time.monotonic()
 
     @property
+    def engine_version(self) -> str:
+        return torch.__version__
+
+    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Bring [0,1] images to the model's channels and size, then normalise them."""
+        images = (self.fit(images) - self._mean) / self._std
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def fit(self, images: torch.Tensor) -> torch.Tensor:
+        """[0,1] images brought to the model's channels and size, still in [0,1] (no normalisation)."""
         if images.dim() != 4:
             raise EvodreamError(f"images must be shaped (B, C, H, W), got {tuple(images.shape)}")
         images = images.to(self.device, torch.float32)
@@ -72,29 +91,32 @@ class Classifier:
         if images.shape[-2:] != (self.input_size, self.input_size):
             images = F.interpolate(images, size=(self.input_size, self.input_size), mode="bilinear",
                                    align_corners=False, antialias=images.shape[-1] > self.input_size)
-        images = (images - self._mean) / self._std
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         return images
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Differentiable logits (gradient ascent uses this); counts the images as queries."""
-        self.queries += images.shape[0]
-        if time.monotonic() - self._released_at > RELEASE_SECONDS:
-            release_free_memory()  # bounds the kept heap's fragmentation (allocator.py)
-            self._released_at = time.monotonic()
+        self._count(images.shape[0])
         if self.device.type == "cuda":
             # Half-precision matmuls on the GPU; probabilities are taken in float32 by the callers.
             with torch.autocast("cuda", dtype=torch.float16):
                 logits = self.module(self.prepare(images)).float()
         else:
             logits = self.module(self.prepare(images))
+        self._check_finite(logits, images.shape[0])
+        return logits
+
+    def _count(self, images: int) -> None:
+        self.queries += images
+        if time.monotonic() - self._released_at > RELEASE_SECONDS:
+            release_free_memory()  # bounds the kept heap's fragmentation (allocator.py)
+            self._released_at = time.monotonic()
+
+    def _check_finite(self, logits: torch.Tensor, images: int) -> None:
         # One reduction per batch: a NaN or inf here would otherwise rank as garbage in an archive.
         if not torch.isfinite(logits.detach()).all():
             bad = int((~torch.isfinite(logits.detach())).flatten(1).any(dim=1).sum())
-            raise EvodreamError(f"model {self.name!r} returned NaN or infinite outputs for {bad} of {images.shape[0]} "
+            raise EvodreamError(f"model {self.name!r} returned NaN or infinite outputs for {bad} of {images} "
                                 "images: the model or its weights are broken; check it on a real image first")
-        return logits
 
     @torch.inference_mode()
     def log_probs(self, images: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 from typing import Sequence
 
+from ..config import ENGINES
 from ..errors import EvodreamError
 from .base import Classifier
 
@@ -25,8 +26,29 @@ def load_classifier(
     classes_file: str | None = None,
     input_size: int | None = None,
     weights: str | None = None,
+    engine: str = "torch",
 ) -> Classifier:
-    """Load a model by registry name, ``torchvision:<arch>``, TorchScript path or ``module:function``."""
+    """Load a model by registry name, ``torchvision:<arch>``, TorchScript path or ``module:function``.
+
+    ``engine``: "torch" (default; what gradients need), "onnxruntime" (forward-only calls in ONNX
+    Runtime, or an EvodreamError when it cannot run the model) or "auto" (ONNX Runtime where it
+    works, else torch with one line saying why); see onnx_engine.py.
+    """
+    if engine not in ENGINES:
+        hint = difflib.get_close_matches(str(engine), ENGINES, n=1)
+        raise EvodreamError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}"
+                            + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    classifier = _load_torch(name, device=device, classes_file=classes_file, input_size=input_size,
+                             weights=weights)
+    if engine == "torch":
+        return classifier
+    from .onnx_engine import with_engine
+
+    return with_engine(classifier, engine)
+
+
+def _load_torch(name: str, *, device: str, classes_file: str | None, input_size: int | None,
+                weights: str | None) -> Classifier:
     if name in ("lenet-mnist", "lenet-mnist-b"):
         from .lenet import load_lenet
 

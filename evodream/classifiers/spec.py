@@ -21,6 +21,7 @@ class ModelSpec:
     classes_file: str | None = None   # custom models: one class name per line
     input_size: int | None = None     # custom models: input size in pixels
     weights: str | None = None        # torchvision models: a local state dict
+    engine: str = "torch"             # forward passes: torch, onnxruntime or auto (evolution only)
 
     @classmethod
     def of(cls, config) -> "ModelSpec":
@@ -31,4 +32,4 @@ class ModelSpec:
         if self.threads:
             torch.set_num_threads(self.threads)
         return load_classifier(self.model, device=self.device, classes_file=self.classes_file,
-                               input_size=self.input_size, weights=self.weights)
+                               input_size=self.input_size, weights=self.weights, engine=self.engine)

@@ -14,3 +14,20 @@ def add_model_flags(parser, defaults: bool = True) -> None:
     parser.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
     parser.add_argument("--input-size", type=int, help="custom model: input size in pixels")
     parser.add_argument("--weights", help="torchvision model: a local weights file (state dict)")
+
+
+def add_torch_engine_flag(parser, command: str) -> None:
+    """--engine for commands that need gradients: torch (or auto, which means torch here) only."""
+
+    def torch_only(text: str) -> str:
+        from ..errors import EvodreamError
+
+        if text in ("torch", "auto"):
+            return text
+        if text == "onnxruntime":
+            raise EvodreamError(f"{command} needs gradients, which only the torch engine gives: "
+                                "drop --engine onnxruntime (ONNX Runtime speeds up `evodream evolve`)")
+        raise EvodreamError(f"unknown engine {text!r}: {command} runs on torch (--engine torch)")
+
+    parser.add_argument("--engine", type=torch_only, default="torch",
+                        help="torch (default and only choice: gradients need autograd)")

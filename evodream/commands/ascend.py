@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import add_model_flags, optional_float
+from . import add_model_flags, add_torch_engine_flag, optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -50,6 +50,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--batch-size", type=int, default=64,
                    help="images per forward/backward pass (default 64: all targets at once up to 64)")
     add_model_flags(p)
+    add_torch_engine_flag(p, "ascend")
     p.add_argument("--out", help="run folder to create (default runs/<time>-<model>-ascend)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -58,7 +59,7 @@ def register(sub, parser_class=None) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..ascend import ascend, config_from
 
-    skip = {"command", "handler", "out", "quiet"}
+    skip = {"command", "handler", "out", "quiet", "engine"}
     config = config_from({k: v for k, v in vars(args).items() if k not in skip})
     out = args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.model.replace(':', '-').replace('/', '-')}-ascend"
     result = ascend(config, out, progress=not args.quiet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import add_model_flags
+from . import add_model_flags, add_torch_engine_flag
 
 
 def register(sub, parser_class=None) -> None:
@@ -39,6 +39,7 @@ def register(sub, parser_class=None) -> None:
                    help="class dreams: natural-image priors, NAME=WEIGHT,... (e.g. tv=0.1)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the jitter (default 0)")
     add_model_flags(p)
+    add_torch_engine_flag(p, "dream")
     p.add_argument("--out", help="folder to create (default runs/<time>-<model>-dream)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -47,7 +48,7 @@ def register(sub, parser_class=None) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..dream import DreamConfig, deep_dream, list_layers
 
-    skip = {"command", "handler", "out", "quiet", "list_layers"}
+    skip = {"command", "handler", "out", "quiet", "list_layers", "engine"}
     config = DreamConfig(**{k: v for k, v in vars(args).items() if k not in skip})
     if args.list_layers:
         layers, default = list_layers(config)

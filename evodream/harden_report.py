@@ -49,7 +49,7 @@ def table(rounds: list[dict], budget: int) -> str:
     head = (
         "| round | classes | training images (fooling) | held-out digit acc. | last round's images "
         "labelled fooling: trained / unseen | runs fooled 10/10 | median evals to 10/10 ≥ 99% / ≥ 99.99% "
-        f"| median (min) confidence at {budget:,} evals | images ≥ 99.99% | wall s |"
+        f"| median (min) confidence at {budget:,} evals | final images: median, share ≥ 99.99% | wall s |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rounds:
@@ -60,7 +60,8 @@ def table(rounds: list[dict], budget: int) -> str:
             f"| {r['runs_all_fooled']}/{r['runs']} | {_num(r['evals_to_all_99_median'])} / "
             f"{_num(r['evals_to_all_9999_median'])} "
             f"| {_pct(r['median_confidence_at_budget'])} ({_pct(r['min_confidence_at_budget'])}) "
-            f"| {_pct(r['images_fooling'], 0)} | {r['wall_seconds']:.0f} |")
+            f"| {_pct(r['final_median_confidence'])}, {_pct(r['images_fooling'], 0)} "
+            f"| {r['wall_seconds']:.0f} |")
     return "\n".join(lines)
 
 

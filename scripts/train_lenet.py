@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from evodream.classifiers.lenet import WEIGHT_FILES, LeNet, mnist_split
+from evodream.retrain import as_dataset, fit
 
 
 def main():
@@ -22,21 +22,10 @@ def main():
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    (x, y), (xt, yt) = mnist_split()
+    train, held_out = mnist_split()
     net = LeNet()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for epoch in range(args.epochs):
-        net.train()
-        order = torch.randperm(len(y))
-        for i in range(0, len(y), 64):
-            idx = order[i:i + 64]
-            opt.zero_grad()
-            F.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
-        net.eval()
-        with torch.no_grad():
-            acc = (net(xt).argmax(1) == yt).float().mean().item()
-        print(f"epoch {epoch + 1:2d}: held-out accuracy {acc:.4f}")
+    acc = fit(net, as_dataset(train, "training set", "mnist"), as_dataset(held_out, "held-out set", "mnist"),
+              epochs=args.epochs, log=lambda epoch, acc: print(f"epoch {epoch:2d}: held-out accuracy {acc:.4f}"))
     out = Path(__file__).resolve().parent.parent / "evodream" / "classifiers" / "weights" / WEIGHT_FILES[args.name]
     torch.save(net.state_dict(), out)
     print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB), held-out accuracy {acc:.4f}")

@@ -16,6 +16,7 @@ BUILTIN_MODELS = {
     "torchvision:<arch>": "any torchvision classifier (alexnet, resnet50, ...); weights download when online",
     "<file>.pt / <file>.ts": "a TorchScript model (runs code: trust the file); use --classes and --input-size",
     "package.module:function": "a function returning an nn.Module; use --classes and --input-size",
+    "harden:OUT/round-NN": "a network `evodream harden` retrained with a fooling class (runs its hook)",
 }
 
 
@@ -57,6 +58,10 @@ def _load_torch(name: str, *, device: str, classes_file: str | None, input_size:
         from .efficientnet import load_efficientnet_lite0
 
         return load_efficientnet_lite0(device=device)
+    if name.startswith("harden:"):  # a network `evodream harden` trained: harden:OUT/round-NN
+        from ..harden import load_round_classifier
+
+        return load_round_classifier(name.split(":", 1)[1], device=device)
     if name.startswith("torchvision:"):
         from .torchvision_models import load_torchvision
 

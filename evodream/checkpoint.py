@@ -40,9 +40,9 @@ def check_checkpoint(data: dict, path: Path | str) -> None:
         check_type(data, dict, "the checkpoint")
         version = check_int(data.get("format_version"), "format_version", 1)
         if version != CHECKPOINT_FORMAT:
-            raise EvodreamError(f"{path} is a checkpoint of format {version!r:.20} (this evodream reads format "
-                                f"{CHECKPOINT_FORMAT}): finish the run with the evodream that started it, "
-                                "or start a new run")
+            raise EvodreamError(f"{path} is a checkpoint of format {version!r:.20} "
+                                f"(this evodream reads format {CHECKPOINT_FORMAT}): "
+                                "finish the run with the evodream that started it, or start a new run")
         check_type(data.get("search"), dict, "search")
         check_int(data.get("queries"), "queries")
         check_number(data.get("wall_seconds"), "wall_seconds", 0.0)
@@ -56,4 +56,6 @@ def check_checkpoint(data: dict, path: Path | str) -> None:
         if "milestones" in data:
             check_type(data["milestones"], dict, "milestones")
     except BadState as exc:
-        raise EvodreamError(f"{path} is corrupt ({exc}); resume from a good copy or start a new run") from None
+        raise EvodreamError(
+            f"{path} is corrupt ({exc}); resume from a good copy or start a new run"
+        ) from None

@@ -152,6 +152,7 @@ def compare(out: str | Path, *, model: str = "lenet-mnist", targets: str = "all"
             if progress:
                 tqdm.write(f"   {folder} already holds this finished run: reusing it")
         runs[method] = folder
-    title = title or f"evodream compare: {model}, targets {targets}, budget {budget:,} evaluations, seed {seed}"
+    title = title or (f"evodream compare: {model}, targets {targets}, budget {budget:,} evaluations, "
+                      f"seed {seed}")
     report = write_report(list(runs.values()), out / "report", title=title)
     return CompareResult(out, runs, reused, report)

@@ -22,14 +22,23 @@ from tqdm import tqdm
 
 from .classifiers import resolve_targets
 from .classifiers.spec import ModelSpec
-from .model_options import ModelOptions
 from .errors import EvodreamError
 from .evolve import seed_everything
 from .images import to_pil
+from .model_options import ModelOptions
 from .objectives import CONFIDENCE_KINDS, Objective
 from .runs import package_versions, write_json
-from .search.deepdream import (MIN_OCTAVE_SIZE, ClassObjective, DreamSettings, LayerObjective, default_layer,
-                               dream_sequence, find_layer, octave_sizes, steps_per_frame)
+from .search.deepdream import (
+    MIN_OCTAVE_SIZE,
+    ClassObjective,
+    DreamSettings,
+    LayerObjective,
+    default_layer,
+    dream_sequence,
+    find_layer,
+    octave_sizes,
+    steps_per_frame,
+)
 
 FORMAT_VERSION = 1
 # The bundled scikit-image photo dreamed on when no --image is given, by the model's channels.
@@ -83,7 +92,8 @@ def validate(config: DreamConfig) -> DreamConfig:
     if config.image and config.photo:
         raise EvodreamError("give --image or --photo, not both")
     if config.confidence not in CONFIDENCE_KINDS:
-        raise EvodreamError(f"unknown confidence {config.confidence!r}: choose one of {', '.join(CONFIDENCE_KINDS)}")
+        raise EvodreamError(f"unknown confidence {config.confidence!r}: "
+                            f"choose one of {', '.join(CONFIDENCE_KINDS)}")
     whole = {"octaves": config.octaves, "steps": config.steps, "zoom_frames": config.zoom_frames,
              "frame_ms": config.frame_ms}
     for name, value in whole.items():
@@ -92,7 +102,8 @@ def validate(config: DreamConfig) -> DreamConfig:
     if config.size < MIN_OCTAVE_SIZE:
         raise EvodreamError(f"--size must be at least {MIN_OCTAVE_SIZE} pixels, got {config.size}")
     if not config.octave_scale > 1:
-        raise EvodreamError(f"--octave-scale must be above 1 (each octave is that much smaller), got {config.octave_scale}")
+        raise EvodreamError(f"--octave-scale must be above 1 (each octave is that much smaller), "
+                            f"got {config.octave_scale}")
     if not config.step_size > 0:
         raise EvodreamError(f"--step-size must be positive, got {config.step_size}")
     if config.jitter < 0:
@@ -133,7 +144,8 @@ def deep_dream(config: DreamConfig, out: str | Path, *, progress: bool = True) -
     targets: list[int] = []
     if config.target:
         targets = resolve_targets(config.target, classifier.class_names)
-        objective = ClassObjective(Objective(classifier, targets, kind=config.confidence, priors=config.priors))
+        objective = ClassObjective(Objective(classifier, targets, kind=config.confidence,
+                                             priors=config.priors))
         layer = None
     else:
         if config.priors:
@@ -161,7 +173,8 @@ def deep_dream(config: DreamConfig, out: str | Path, *, progress: bool = True) -
     with tqdm(total=total, unit="step", disable=not progress, dynamic_ncols=True, desc=out.name) as bar:
         frames = dream_sequence(image, objective, settings, rng, frames=config.zoom_frames, zoom=config.zoom,
                                 on_step=lambda: bar.update(1),
-                                on_frame=lambda i, f: (save_frame(i, f), bar.set_postfix_str(f"frame {i + 1}")))
+                                on_frame=lambda i, f: (save_frame(i, f),
+                                                       bar.set_postfix_str(f"frame {i + 1}")))
     seconds = time.perf_counter() - started
     gif = None
     if len(frames) > 1:
@@ -172,7 +185,8 @@ def deep_dream(config: DreamConfig, out: str | Path, *, progress: bool = True) -
     write_json(out / "manifest.json", {
         "format_version": FORMAT_VERSION, "kind": "dream", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": sys.argv, "versions": package_versions(), "config": config.to_dict(), "seed": config.seed,
-        "model": {"name": classifier.name, "input_size": classifier.input_size, "channels": classifier.channels},
+        "model": {"name": classifier.name, "input_size": classifier.input_size,
+                  "channels": classifier.channels},
         "source": source, "layer": layer, "targets": targets, "target_names": names,
         "octave_sizes": octave_sizes(config.size, config.octaves, config.octave_scale),
         "frames": [p.name for p in frame_paths], "gif": gif.name if gif else None,

@@ -8,12 +8,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-
 # -- colour spaces: in place on (..., 3, P) tensors in [0, 1] ---------------------------------
 
 def hls_to_rgb_(t: torch.Tensor) -> torch.Tensor:
     """HLS -> RGB (colorsys' conversion, written branch-free), in place on the channel dim -2."""
-    h, l, s = t.unbind(-2)
+    h, l, s = t.unbind(-2)  # noqa: E741 (HLS's own channel letters)
     a = torch.minimum(l, 1.0 - l).mul_(s)
     rgb = []
     for n in (0.0, 8.0, 4.0):
@@ -63,7 +62,8 @@ def labelled_grid(pictures: Sequence[Image.Image], labels: Sequence[str], column
         y = 4 + (i // columns) * (tile + caption + 4)
         sheet.paste(picture.convert("RGB").resize((tile, tile), Image.NEAREST), (x, y))
         for line, text in enumerate(label.split("\n")[:2]):
-            draw.text((x + 1, y + tile + 2 + 12 * line), _fit(draw, text, font, tile), fill="black", font=font)
+            draw.text((x + 1, y + tile + 2 + 12 * line), _fit(draw, text, font, tile), fill="black",
+                      font=font)
     return sheet
 
 

@@ -52,9 +52,9 @@ class Milestones:
         def listed(arrays):
             return {threshold_key(t): [None if v < 0 else int(v) for v in arrays[t]] for t in self.thresholds}
 
-        return {"format_version": REACHED_FORMAT, "thresholds": list(self.thresholds), "targets": self.targets,
-                "target_names": self.target_names, "first_evaluation": listed(self.evaluations),
-                "first_query": listed(self.queries)}
+        return {"format_version": REACHED_FORMAT, "thresholds": list(self.thresholds),
+                "targets": self.targets, "target_names": self.target_names,
+                "first_evaluation": listed(self.evaluations), "first_query": listed(self.queries)}
 
     # The checkpoint stores the same dict, so a resumed run keeps its earlier first-reach counts.
     state_dict = to_json

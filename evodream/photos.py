@@ -47,7 +47,8 @@ def _to_tensor(array: np.ndarray, size: int, channels: int) -> torch.Tensor:
     elif channels == 3 and x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     elif x.shape[1] != channels:
-        raise EvodreamError(f"cannot make {channels}-channel images from {x.shape[1]}-channel data: use 1 or 3 channels")
+        raise EvodreamError(f"cannot make {channels}-channel images from {x.shape[1]}-channel data: "
+                            "use 1 or 3 channels")
     return square_resize(x, int(size))
 
 
@@ -89,11 +90,14 @@ def load_image(path: str | os.PathLike, size: int, channels: int = 3) -> torch.T
             img.load()
             array = _pil_to_array(img)
     except UnidentifiedImageError:
-        raise EvodreamError(f"{path!r} is not an image PIL can read: pass a PNG, JPEG, BMP, TIFF, WebP or GIF file") from None
+        raise EvodreamError(f"{path!r} is not an image PIL can read: "
+                            "pass a PNG, JPEG, BMP, TIFF, WebP or GIF file") from None
     except Image.DecompressionBombError as e:
-        raise EvodreamError(f"image {path!r} is too large to read safely ({_one_line(e)}): downscale it first") from None
+        raise EvodreamError(f"image {path!r} is too large to read safely ({_one_line(e)}): "
+                            "downscale it first") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise EvodreamError(f"cannot read image {path!r} ({_one_line(e)}): the file may be damaged; re-save or re-export it") from None
+        raise EvodreamError(f"cannot read image {path!r} ({_one_line(e)}): "
+                            "the file may be damaged; re-save or re-export it") from None
     return _to_tensor(array, size, channels)
 
 

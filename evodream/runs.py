@@ -22,14 +22,14 @@ import csv
 import io
 import json
 import os
-import socket
 import platform
 import re
+import socket
 import sys
 import time
 from importlib import metadata
-from typing import BinaryIO, Callable
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 from .errors import EvodreamError
 
@@ -45,8 +45,8 @@ METRIC_FIELDS = ["generation", "evaluations", "queries", "wall_seconds", "best",
 
 
 # Settings that say how a run executes, not what it computes: reusing a finished run ignores them.
-EXECUTION_KEYS = frozenset({"threads", "device", "checkpoint_every", "checkpoint_seconds", "engine", "workers",
-                            "ray"})
+EXECUTION_KEYS = frozenset({"threads", "device", "checkpoint_every", "checkpoint_seconds", "engine",
+                            "workers", "ray"})
 
 
 def existing_run(folder: str | Path, kind: str, config: dict, *, fix: str) -> str | None:
@@ -147,9 +147,11 @@ def read_json(path: Path, what: str) -> dict:
         raise EvodreamError(f"{path} is missing: the {what} is incomplete") from None
     except IsADirectoryError:
         raise EvodreamError(f"{path} is a folder, not a file: the {what} is corrupt") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+    # JSONDecodeError is a ValueError
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         detail = " ".join(str(exc).split())[:120]
-        raise EvodreamError(f"{path} is corrupt ({exc.__class__.__name__}: {detail}): the {what} cannot be read") from None
+        raise EvodreamError(f"{path} is corrupt ({exc.__class__.__name__}: {detail}): "
+                            f"the {what} cannot be read") from None
     if not isinstance(data, dict):
         raise EvodreamError(f"{path} is corrupt: expected a JSON object")
     return data
@@ -188,8 +190,8 @@ class RunFolder:
         manifest = run.manifest
         version = manifest.get("format_version")
         if version != FORMAT_VERSION:
-            raise EvodreamError(f"{run.path} was written in run format {version!r}; this evodream reads format "
-                                f"{FORMAT_VERSION}: re-run it with this version")
+            raise EvodreamError(f"{run.path} was written in run format {version!r}; "
+                                f"this evodream reads format {FORMAT_VERSION}: re-run it with this version")
         if kind is not None and manifest.get("kind") != kind:
             raise EvodreamError(f"{run.path} is a {manifest.get('kind')!r} run, not {kind!r}")
         return run
@@ -200,7 +202,8 @@ class RunFolder:
 
     # -- metrics -----------------------------------------------------------------------------
     def append_metrics(self, rows: list[dict], *, sync: bool = False) -> int:
-        """Append rows; returns metrics.csv's size in bytes. `sync` flushes it to disk (before a checkpoint)."""
+        """Append rows; returns metrics.csv's size in bytes. `sync` flushes it to disk (before a
+        checkpoint)."""
         try:
             with open(self.path / METRICS, "a", newline="") as handle:
                 writer = csv.DictWriter(handle, METRIC_FIELDS, extrasaction="ignore")
@@ -210,8 +213,9 @@ class RunFolder:
                     os.fsync(handle.fileno())
                 return os.fstat(handle.fileno()).st_size
         except OSError as exc:
-            raise EvodreamError(f"cannot write {self.path / METRICS}: {exc.strerror or exc}; the last checkpoint is "
-                                "intact (free some space or fix the folder's permissions, then --resume)") from None
+            raise EvodreamError(f"cannot write {self.path / METRICS}: {exc.strerror or exc}; "
+                                "the last checkpoint is intact (free some space or fix the folder's "
+                                "permissions, then --resume)") from None
 
     def read_metrics(self) -> list[dict]:
         try:
@@ -233,8 +237,8 @@ class RunFolder:
             raise EvodreamError(f"cannot read {path} ({exc.strerror or exc}): the run is corrupt") from None
         if size is not None:
             if len(data) < size or not data[:size].endswith(b"\n"):
-                raise EvodreamError(f"{path} holds {len(data)} bytes but its checkpoint covers {size}: rows were "
-                                    "lost or changed, so the run cannot continue; start a new run")
+                raise EvodreamError(f"{path} holds {len(data)} bytes but its checkpoint covers {size}: "
+                                    "rows were lost or changed, so the run cannot continue; start a new run")
             kept = data[:size]
         else:
             lines = data.decode("utf-8", "replace").splitlines(keepends=True)
@@ -277,9 +281,9 @@ class RunFolder:
                 os.close(fd)
                 pid = holder[0] if holder else "?"
                 host = f" on {holder[1]}" if len(holder) > 1 and holder[1] != socket.gethostname() else ""
-                raise EvodreamError(f"{self.path} is in use by process {pid}{host} (lock {path}): wait for it to end "
-                                    f"or stop it (kill {pid}); a lock of a process that has died is freed "
-                                    "automatically") from None
+                raise EvodreamError(f"{self.path} is in use by process {pid}{host} (lock {path}): "
+                                    f"wait for it to end or stop it (kill {pid}); a lock of a process that "
+                                    "has died is freed automatically") from None
             # The previous holder may have removed the file between our open and flock: then we
             # hold a lock on a deleted file and must try again on the new one.
             try:
@@ -349,7 +353,8 @@ class RunFolder:
             stem = folder / f"{point['class_index']:04d}-{slug(point['class_name'])}-{point['rank']:02d}"
             write_image(stem.with_suffix(".png"), picture)
             write_json(stem.with_suffix(".json"), point)
-            rows.append({**{k: point[k] for k in self.PARETO_FIELDS[:-1]}, "image": stem.with_suffix(".png").name})
+            rows.append({**{k: point[k] for k in self.PARETO_FIELDS[:-1]},
+                         "image": stem.with_suffix(".png").name})
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=self.PARETO_FIELDS)
         writer.writeheader()

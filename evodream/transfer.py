@@ -52,8 +52,8 @@ TRANSFORMS = {
     "zoom-out": lambda x: _affine(x, scale=1 - ZOOM),
     "flip": lambda x: torch.flip(x, dims=[-1]),
 }
-TRANSFORM_HELP = (f"none; shift (right and down by {SHIFT:.0%} of the width); zoom-in / zoom-out (by {ZOOM:.0%} "
-                  "about the centre); flip (mirror left-right)")
+TRANSFORM_HELP = (f"none; shift (right and down by {SHIFT:.0%} of the width); "
+                  f"zoom-in / zoom-out (by {ZOOM:.0%} about the centre); flip (mirror left-right)")
 
 
 def parse_list(text: str | None, what: str) -> list[str]:
@@ -85,8 +85,10 @@ def _elite_images(run: RunFolder, records: list[dict]) -> tuple[torch.Tensor, st
         if not path.exists():
             raise EvodreamError(f"{path} is missing: the run's elites are incomplete")
         with Image.open(path) as picture:
-            array = np.asarray(picture.convert("L" if picture.mode in ("L", "I", "I;16") else "RGB"), np.float32)
-        pictures.append(torch.from_numpy(array / 255.0).reshape(array.shape[0], array.shape[1], -1).permute(2, 0, 1))
+            array = np.asarray(picture.convert("L" if picture.mode in ("L", "I", "I;16") else "RGB"),
+                               np.float32)
+        pictures.append(torch.from_numpy(array / 255.0).reshape(array.shape[0], array.shape[1], -1)
+                        .permute(2, 0, 1))
     if len({tuple(p.shape) for p in pictures}) != 1:
         raise EvodreamError(f"{run.path}'s elite PNGs differ in size: the run is corrupt")
     return torch.stack(pictures), "png"
@@ -112,8 +114,9 @@ def _class_map(source: Classifier, other: Classifier, records: list[dict]) -> np
         lowered.setdefault(name.lower(), i)
     missing = [r["class_name"] for r in records if str(r["class_name"]).lower() not in lowered]
     if missing:
-        raise EvodreamError(f"{other.name} has no class named {missing[0]!r} ({len(missing)} of the run's classes "
-                            "are missing): transfer needs models trained on the same classes")
+        raise EvodreamError(f"{other.name} has no class named {missing[0]!r} "
+                            f"({len(missing)} of the run's classes are missing): "
+                            "transfer needs models trained on the same classes")
     return np.array([lowered[str(r["class_name"]).lower()] for r in records])
 
 
@@ -134,7 +137,8 @@ def transfer(run_path: str | Path, models: list[str], *, transforms: list[str] |
         raise EvodreamError(f"unknown transform {unknown[0]!r}: choose from {', '.join(TRANSFORMS)}")
     records = run.elite_records()
     if not records:
-        raise EvodreamError(f"{run.path} has no elites yet: let the run finish (runs write elites when they stop)")
+        raise EvodreamError(f"{run.path} has no elites yet: "
+                            "let the run finish (runs write elites when they stop)")
     folder = Path(out) if out else run.path
     json_path, csv_path = folder / TRANSFER_JSON, folder / TRANSFER_CSV
     existing = [p for p in (json_path, csv_path) if p.exists()]
@@ -175,7 +179,7 @@ def transfer(run_path: str | Path, models: list[str], *, transforms: list[str] |
     writer.writerow(["model", "transform", "class_index", "class_name", "confidence", "top1"])
     for result in results:
         for record, c, hit in zip(records, result["confidence"], result["top1"]):
-            writer.writerow([result["model"], result["transform"], record["class_index"], record["class_name"],
-                             repr(c), int(hit)])
+            writer.writerow([result["model"], result["transform"], record["class_index"],
+                             record["class_name"], repr(c), int(hit)])
     write_atomic(csv_path, buffer.getvalue().encode())
     return TransferResult(json_path, csv_path, summary)

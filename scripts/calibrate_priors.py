@@ -100,7 +100,8 @@ def check(profile: str, size: int, cases: dict[str, torch.Tensor]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="print the check with the current file, write nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="print the check with the current file, write nothing")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -116,8 +117,10 @@ def main() -> None:
     digits = {28: train_x}
     held = {28: held_x[:200]}
     for size in GREY_SIZES[1:]:
-        digits[size] = F.interpolate(train_x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
-        held[size] = F.interpolate(held_x[:200], size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+        digits[size] = F.interpolate(train_x, size=(size, size), mode="bilinear",
+                                     align_corners=False).clamp(0, 1)
+        held[size] = F.interpolate(held_x[:200], size=(size, size), mode="bilinear",
+                                   align_corners=False).clamp(0, 1)
 
     calibration = {
         "generated_by": "scripts/calibrate_priors.py",
@@ -152,8 +155,8 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     for profile, sizes, channels in (("colour", COLOUR_SIZES, 3), ("grey", GREY_SIZES, 1)):
         for size in sizes:
-            cases = ({f"{name} (held back)": crops[name][size] for name in CHECK_PHOTOS} if profile == "colour"
-                     else {"held-out digits": held[size]})
+            cases = ({f"{name} (held back)": crops[name][size] for name in CHECK_PHOTOS}
+                     if profile == "colour" else {"held-out digits": held[size]})
             cases["uniform noise"] = torch.rand(8, channels, size, size, generator=gen)
             cases["flat grey"] = torch.full((2, channels, size, size), 0.5)
             checks[profile][str(size)] = check(profile, size, cases)

@@ -65,13 +65,15 @@ def check(report: Path, screenshot: Path | None = None, size: str = "1400,3000")
     page = _Page()
     page.feed(dom.stdout)
     results.append((dom.returncode == 0 and "<table" in dom.stdout,
-                    f"page loads in {Path(browser).name} (exit {dom.returncode}, {len(dom.stdout):,} characters)"))
+                    f"page loads in {Path(browser).name} "
+                    f"(exit {dom.returncode}, {len(dom.stdout):,} characters)"))
     decoded = page.body.get("data-images", "")
     match = re.fullmatch(r"(\d+)/(\d+)", decoded)
     results.append((bool(match) and match.group(1) == match.group(2) and int(match.group(2)) > 0,
                     f"images decoded by the browser: {decoded or 'not reported (load handler did not run)'}"))
     inline = sum(src.startswith("data:image/") for src in page.images)
-    results.append((inline == len(page.images) > 0, f"images inline as data: URIs: {inline}/{len(page.images)}"))
+    results.append((inline == len(page.images) > 0,
+                    f"images inline as data: URIs: {inline}/{len(page.images)}"))
     names = [r["name"] for r in runs]
     results.append((page.run_rows == names,
                     f"summary rows {len(page.run_rows)} for {len(names)} runs in report.json"

@@ -68,7 +68,8 @@ def ascend_run(out: Path, name: str, **settings) -> Path | None:
 
 
 def all_reached(folder: Path, threshold: float = 0.9999) -> int | None:
-    """Evaluations until every target had held the threshold (the last class's first time), from reached.json."""
+    """Evaluations until every target had held the threshold (the last class's first time), from
+    reached.json."""
     times = load_run(folder).reach.first[threshold]
     return None if any(t is None for t in times) else max(times)
 
@@ -93,19 +94,23 @@ def hardware() -> str:
     except OSError:
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return (f"{model}, {os.cpu_count()} cores visible, torch {torch.__version__} with 1 thread per run, no GPU; "
-            f"load average at the end {load} (the machine is shared, so wall times are loose)")
+    return (f"{model}, {os.cpu_count()} cores visible, torch {torch.__version__} with 1 thread per run, "
+            f"no GPU; load average at the end {load} (the machine is shared, so wall times are loose)")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/paper"), help="folder of runs (default runs/paper)")
+    parser.add_argument("--out", type=Path, default=Path("runs/paper"),
+                        help="folder of runs (default runs/paper)")
     parser.add_argument("--seeds", default="0,1,2", help="MNIST seeds (default 0,1,2)")
     parser.add_argument("--mnist-evals", type=int, default=100_000,
-                        help="MNIST budget per run; runs stop once every digit holds 99.99%% (default 100000)")
-    parser.add_argument("--imagenet-classes", type=int, default=20, help="ImageNet classes, evenly spaced (default 20)")
+                        help="MNIST budget per run; runs stop once every digit holds 99.99%% "
+                             "(default 100000)")
+    parser.add_argument("--imagenet-classes", type=int, default=20,
+                        help="ImageNet classes, evenly spaced (default 20)")
     parser.add_argument("--imagenet-evals", type=int, default=3000,
-                        help="ImageNet budget per evolution run, shared by all its classes (default 3000)")
+                        help="ImageNet budget per evolution run, shared by all its classes "
+                             "(default 3000)")
     parser.add_argument("--skip-imagenet", action="store_true", help="MNIST only")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -117,8 +122,8 @@ def main(argv=None) -> int:
     for recipe in ("paper", "fast"):
         for encoding in ("direct", "cppn"):
             mnist[recipe, encoding] = [
-                evolve_run(out, f"mnist-{encoding}-{recipe}-s{seed}", encoding=encoding, recipe=recipe, seed=seed,
-                           max_evals=args.mnist_evals, goal=0.9999) for seed in seeds]
+                evolve_run(out, f"mnist-{encoding}-{recipe}-s{seed}", encoding=encoding, recipe=recipe,
+                           seed=seed, max_evals=args.mnist_evals, goal=0.9999) for seed in seeds]
     mnist_ascent = [ascend_run(out, f"mnist-ascent-s{seed}", model="lenet-mnist", targets="all",
                                budget=args.mnist_evals, seed=seed, goal=0.9999) for seed in seeds]
 
@@ -128,13 +133,13 @@ def main(argv=None) -> int:
     classes = ",".join(str(i) for i in range(0, step * args.imagenet_classes, step))
     if not args.skip_imagenet:
         for encoding in ("cppn", "direct"):
-            imagenet[encoding] = evolve_run(out, f"imagenet-{encoding}-{args.imagenet_evals}", model="efficientnet-lite0",
-                                            encoding=encoding,
+            imagenet[encoding] = evolve_run(out, f"imagenet-{encoding}-{args.imagenet_evals}",
+                                            model="efficientnet-lite0", encoding=encoding,
                                             target=classes, seed=0, max_evals=args.imagenet_evals, goal=None)
         # A forward+backward pass costs about three forward passes: a third of the evaluations
         # gives gradient ascent about the same compute as evolution.
-        imagenet["ascent"] = ascend_run(out, f"imagenet-ascent-{args.imagenet_evals}", model="efficientnet-lite0",
-                                        targets=classes,
+        imagenet["ascent"] = ascend_run(out, f"imagenet-ascent-{args.imagenet_evals}",
+                                        model="efficientnet-lite0", targets=classes,
                                         budget=max(1, args.imagenet_evals // 3), seed=0, goal=0.9999)
 
     # -- the table -----------------------------------------------------------------------------
@@ -145,11 +150,13 @@ def main(argv=None) -> int:
         per_class = [summary_row(load_run(f))["evals_to_0.9999_median"] for f in folders]
         per_class = [None if math.isinf(v) else int(v) for v in per_class]
         generations = [None if t is None else t // paper_gen[recipe] for t in times]
-        paper = {"direct": "≥ 99.99% for every digit within 50 generations (× 200 children ≈ 10,000 evaluations)",
+        paper = {"direct": "≥ 99.99% for every digit within 50 generations "
+                           "(× 200 children ≈ 10,000 evaluations)",
                  "cppn": "≥ 99.99% for every digit (DESIGN.md's summary gives no generation count)"}[encoding]
         rows.append((f"MNIST · MAP-Elites {encoding} · {recipe} recipe", paper,
                      f"every digit ≥ 99.99% after {spread(times)} evaluations "
-                     f"({spread(generations)} generations of {paper_gen[recipe]}); per-digit median {spread(per_class)}",
+                     f"({spread(generations)} generations of {paper_gen[recipe]}); "
+                     f"per-digit median {spread(per_class)}",
                      f"{len(seeds)} seeds, ≤ {args.mnist_evals:,} evaluations, stop at 99.99%"))
     if all(mnist_ascent):
         times = [all_reached(f) for f in mnist_ascent]
@@ -157,7 +164,8 @@ def main(argv=None) -> int:
         rows.append(("MNIST · gradient ascent", "not reported for MNIST",
                      f"every digit ≥ 99.99% after {spread(times)} forward+backward image passes "
                      f"({spread(steps)} steps)", f"{len(seeds)} seeds, pixels, evodream ascend defaults"))
-    for key, label in (("cppn", "MAP-Elites CPPN"), ("direct", "MAP-Elites direct"), ("ascent", "gradient ascent")):
+    for key, label in (("cppn", "MAP-Elites CPPN"), ("direct", "MAP-Elites direct"),
+                       ("ascent", "gradient ascent")):
         folder = imagenet.get(key)
         if folder is None:
             continue
@@ -167,12 +175,15 @@ def main(argv=None) -> int:
                  "ascent": "≥ 99.99% for the classes shown (gradient ascent figure); no median reported"}[key]
         unit = "forward+backward image passes" if key == "ascent" else "evaluations"
         rows.append((f"ImageNet · {label}", paper,
-                     f"median {fmt_confidence(row['median_confidence'])}, min {fmt_confidence(row['min_confidence'])}; "
-                     f"{row['reached_0.99']}/{row['targets']} classes ≥ 99%, {row['reached_0.9999']}/{row['targets']} "
-                     f"≥ 99.99%",
-                     f"efficientnet-lite0, {row['targets']} classes ({classes}), {row['evaluations']:,} {unit}, "
+                     f"median {fmt_confidence(row['median_confidence'])}, "
+                     f"min {fmt_confidence(row['min_confidence'])}; "
+                     f"{row['reached_0.99']}/{row['targets']} classes ≥ 99%, "
+                     f"{row['reached_0.9999']}/{row['targets']} ≥ 99.99%",
+                     f"efficientnet-lite0, {row['targets']} classes ({classes}), "
+                     f"{row['evaluations']:,} {unit}, "
                      f"{row['wall_seconds']:.0f} s, no ten-crop, fast recipe" if key != "ascent" else
-                     f"efficientnet-lite0, same classes, {row['evaluations']:,} {unit}, {row['wall_seconds']:.0f} s"))
+                     f"efficientnet-lite0, same classes, {row['evaluations']:,} {unit}, "
+                     f"{row['wall_seconds']:.0f} s"))
 
     folders = [f for group in mnist.values() for f in group] + [f for f in mnist_ascent if f] + \
               [f for f in imagenet.values() if f]
@@ -181,14 +192,15 @@ def main(argv=None) -> int:
              "| experiment | paper | evodream | budget / setting |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     lines += ["", f"Counts: median [min–max] over seeds. Hardware: {hardware()}.",
-              f"Wall time: {run_seconds:.0f} s summed over the {len(folders)} runs' summary.json; this call took "
-              f"{time.perf_counter() - started:.0f} s (finished runs are reused, not rerun)."]
+              f"Wall time: {run_seconds:.0f} s summed over the {len(folders)} runs' summary.json; "
+              f"this call took {time.perf_counter() - started:.0f} s (finished runs are reused, not rerun)."]
     if not HAS_ASCEND:
         lines.append("Gradient ascent rows are missing: evodream.ascend is not installed.")
     table = "\n".join(lines) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / "paper_table.md").write_text(table)
-    report = write_report(folders, out / "report", title="evodream against Nguyen et al. 2015", max_classes=20)
+    report = write_report(folders, out / "report", title="evodream against Nguyen et al. 2015",
+                          max_classes=20)
     print(table)
     print(f"table: {out / 'paper_table.md'}; report: {report.index}")
     return 0

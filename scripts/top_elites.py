@@ -16,7 +16,8 @@ from evodream.runs import RunFolder
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run")
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--columns", type=int, default=5)

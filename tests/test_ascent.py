@@ -42,7 +42,8 @@ def test_ascent_raises_the_target_confidence(lenet, param):
     targets = [2, 4, 7]
     search, start = _ascent(lenet, targets, 15, param=param, goal=None)
     before = lenet.probs(start)[torch.arange(3), targets]
-    after = lenet.probs(torch.from_numpy(np.stack([e.genome for e in search.elites()])))[torch.arange(3), targets]
+    after = lenet.probs(
+        torch.from_numpy(np.stack([e.genome for e in search.elites()])))[torch.arange(3), targets]
     assert (before < 0.01).all() and (after > 0.9).all(), (before, after)
     # The stored confidence is that of the stored image, as the model saw it.
     assert np.allclose(after.numpy(), [e.confidence for e in search.elites()], atol=1e-5)
@@ -74,7 +75,8 @@ def test_regularisers():
     centre = torch.full((1, 3, 1, 1), 0.5)
     rows = torch.tensor([1])
     pixel.decay(rows, 0.5, centre)
-    assert torch.allclose(pixel.params[1] - 0.5, (images[1] - 0.5) * 0.5, atol=1e-6) and torch.equal(pixel.params[0], images[0])
+    assert (torch.allclose(pixel.params[1] - 0.5, (images[1] - 0.5) * 0.5, atol=1e-6)
+            and torch.equal(pixel.params[0], images[0]))
     # The Fourier parameterisation starts from an image exactly (up to the sigmoid's clamp).
     fourier = FourierParam(images.clamp(0.01, 0.99))
     assert torch.allclose(fourier.render(torch.arange(2)), images.clamp(0.01, 0.99), atol=1e-4)
@@ -95,7 +97,8 @@ def test_ascend_writes_a_run_folder(tmp_path, capsys):
     assert code == 0 and "6 steps" in stdout
     run = RunFolder.open(out, kind="ascend")
     manifest = run.manifest
-    assert manifest["targets"] == [3, 7] and manifest["config"]["seed"] == 1 and manifest["config"]["jitter"] == 2
+    assert (manifest["targets"] == [3, 7] and manifest["config"]["seed"] == 1
+            and manifest["config"]["jitter"] == 2)
     rows = run.read_metrics()
     assert [int(r["generation"]) for r in rows] == list(range(1, 7))
     assert [int(r["evaluations"]) for r in rows] == [2 * s for s in range(1, 7)]
@@ -145,8 +148,8 @@ def test_ascend_on_a_custom_model_from_an_image(tmp_path, monkeypatch):
 
 def test_dream_writes_frames_and_a_gif(tmp_path, capsys):
     out = tmp_path / "dream"
-    code, stdout, _ = _run(["dream", "--model", "lenet-mnist", "--size", "48", "--octaves", "2", "--steps", "3",
-                            "--zoom-frames", "3", "--out", str(out), "--quiet"], capsys)
+    code, stdout, _ = _run(["dream", "--model", "lenet-mnist", "--size", "48", "--octaves", "2",
+                            "--steps", "3", "--zoom-frames", "3", "--out", str(out), "--quiet"], capsys)
     assert code == 0 and "zoom.gif" in stdout
     assert sorted(p.name for p in (out / "frames").iterdir()) == [f"frame-00{i}.png" for i in range(3)]
     with Image.open(out / "zoom.gif") as gif:
@@ -201,7 +204,8 @@ def _bad_inputs(tmp_path):
     return {
         "unknown layer": (dream + ["--layer", "features.9", "--out", str(tmp_path / "a")], "unknown layer"),
         "unreadable image": (dream + ["--image", str(junk), "--out", str(tmp_path / "b")], "junk.png"),
-        "missing image": (dream + ["--image", str(tmp_path / "nope.jpg"), "--out", str(tmp_path / "c")], "does not exist"),
+        "missing image": (dream + ["--image", str(tmp_path / "nope.jpg"), "--out", str(tmp_path / "c")],
+                          "does not exist"),
         "layer and target": (dream + ["--layer", "features.2", "--target", "3"], "not both"),
         "existing folder": (dream + ["--out", str(taken)], "not an empty folder"),
         "negative decay": (["ascend", "--decay", "-0.1", "--quiet"], "--decay"),
@@ -209,7 +213,8 @@ def _bad_inputs(tmp_path):
         "negative dream prior": (dream + ["--target", "3", "--prior", "tv=-2"], "tv"),
         "unknown model": (["ascend", "--model", "lenet-mnis", "--quiet"], "unknown model"),
         "unknown dream model": (dream + ["--model", "nonet"], "unknown model"),
-        "clipping with fourier": (["ascend", "--param", "fourier", "--norm-clip", "10", "--quiet"], "--param pixel"),
+        "clipping with fourier": (["ascend", "--param", "fourier", "--norm-clip", "10", "--quiet"],
+                                  "--param pixel"),
         "bad init": (["ascend", "--init", str(junk), "--steps", "1", "--out", str(tmp_path / "e"), "--quiet"],
                      "junk.png"),
         "existing run": (["ascend", "--out", str(taken), "--quiet"], "not an empty folder"),
@@ -221,7 +226,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
         code, stdout, stderr = _run(args, capsys)
         assert code == 2, name
         lines = stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("evodream: error:") and needle in lines[0], (name, stderr)
+        assert (len(lines) == 1 and lines[0].startswith("evodream: error:")
+                and needle in lines[0]), (name, stderr)
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
 
 

@@ -56,18 +56,23 @@ def workspace(tmp_path_factory):
 
 # (subcommand args, text the one-line message must contain); paths are relative to the workspace.
 CASES = {
-    "evolve: unknown model": (["evolve", "--model", "lenet-mnst", "--out", "o"], "did you mean 'lenet-mnist'"),
+    "evolve: unknown model": (["evolve", "--model", "lenet-mnst", "--out", "o"],
+                              "did you mean 'lenet-mnist'"),
     "evolve: unknown class": (["evolve", "--target", "seven", "--out", "o"], "unknown class 'seven'"),
     "evolve: class index out of range": (["evolve", "--target", "12", "--out", "o"], "out of range"),
-    "evolve: unknown encoding": (["evolve", "--encoding", "pixels", "--out", "o"], "unknown encoding 'pixels'"),
-    "evolve: unknown algorithm": (["evolve", "--algorithm", "mapelites", "--out", "o"], "did you mean 'map-elites'"),
+    "evolve: unknown encoding": (["evolve", "--encoding", "pixels", "--out", "o"],
+                                 "unknown encoding 'pixels'"),
+    "evolve: unknown algorithm": (["evolve", "--algorithm", "mapelites", "--out", "o"],
+                                  "did you mean 'map-elites'"),
     "evolve: unknown recipe": (["evolve", "--recipe", "quick", "--out", "o"], "unknown recipe 'quick'"),
-    "evolve: unknown prior": (["evolve", "--prior", "sharpness=1", "--out", "o"], "unknown prior 'sharpness'"),
+    "evolve: unknown prior": (["evolve", "--prior", "sharpness=1", "--out", "o"],
+                              "unknown prior 'sharpness'"),
     "evolve: prior weight not a number": (["evolve", "--prior", "tv=lots", "--out", "o"], "not a number"),
     "evolve: nsga2 with priors": (["evolve", "--algorithm", "nsga2", "--prior", "tv=1", "--out", "o"],
                                   "drop --prior"),
     "evolve: malformed TOML": (["evolve", "--config", "bad.toml", "--out", "o"], "not valid TOML"),
-    "evolve: unknown config key": (["evolve", "--config", "typo.toml", "--out", "o"], "did you mean 'population'"),
+    "evolve: unknown config key": (["evolve", "--config", "typo.toml", "--out", "o"],
+                                   "did you mean 'population'"),
     "evolve: wrong type in TOML": (["evolve", "--config", "types.toml", "--out", "o"],
                                    "'population' must be int"),
     "evolve: missing config file": (["evolve", "--config", "nope.toml", "--out", "o"], "does not exist"),
@@ -79,9 +84,10 @@ CASES = {
     "evolve: rate above 1": (["evolve", "--mutation-rate", "1.5", "--out", "o"], "between 0 and 1"),
     "evolve: goal above 1": (["evolve", "--goal", "2", "--out", "o"], "goal must be between 0 and 1"),
     "evolve: --out holds a run": (["evolve", "--generations", "2", "--out", "run"], "already holds a run"),
-    "evolve: --out is a file": (["evolve", "--generations", "2", "--out", "notes.txt"], "not an empty folder"),
-    "evolve: model file not TorchScript": (["evolve", "--model", "fake.pt", "--input-size", "8", "--out", "o"],
-                                           "is not a TorchScript model"),
+    "evolve: --out is a file": (["evolve", "--generations", "2", "--out", "notes.txt"],
+                                "not an empty folder"),
+    "evolve: model file not TorchScript": (["evolve", "--model", "fake.pt", "--input-size", "8",
+                                            "--out", "o"], "is not a TorchScript model"),
     "evolve: resume a folder that is not a run": (["evolve", "--resume", "plain"], "not an evodream run"),
     "evolve: resume a run of the wrong kind": (["evolve", "--resume", "ascend-run"], "is a 'ascend' run"),
     "evolve: resume changing a setting": (["evolve", "--resume", "run", "--population", "5"],
@@ -102,14 +108,18 @@ CASES = {
     "report: not a run": (["report", "plain", "--out", "rep"], "not an evodream run"),
     "report: --out is a file": (["report", "run", "--out", "notes.txt"], "is a file"),
     "report: zero classes": (["report", "run", "--out", "rep", "--max-classes", "0"], "must be positive"),
-    "compare: unknown method": (["compare", "--methods", "hillclimb", "--out", "cmp"], "unknown method 'hillclimb'"),
+    "compare: unknown method": (["compare", "--methods", "hillclimb", "--out", "cmp"],
+                                "unknown method 'hillclimb'"),
     "compare: zero budget": (["compare", "--budget", "0", "--out", "cmp"], "--budget must be a positive"),
-    "transfer: unknown model": (["transfer", "run", "--models", "lenet-mnst", "--out", "tr"], "unknown model"),
+    "transfer: unknown model": (["transfer", "run", "--models", "lenet-mnst", "--out", "tr"],
+                                "unknown model"),
     "transfer: unknown transform": (["transfer", "run", "--models", "lenet-mnist-b", "--transforms", "rotate",
                                      "--out", "tr"], "unknown transform 'rotate'"),
     "transfer: not a run": (["transfer", "plain", "--models", "lenet-mnist-b"], "not an evodream run"),
-    "ascend: --init not an image": (["ascend", "--init", "notes.txt", "--out", "a"], "not an image PIL can read"),
-    "ascend: --init a broken PNG": (["ascend", "--init", "fake.png", "--out", "a"], "not an image PIL can read"),
+    "ascend: --init not an image": (["ascend", "--init", "notes.txt", "--out", "a"],
+                                    "not an image PIL can read"),
+    "ascend: --init a broken PNG": (["ascend", "--init", "fake.png", "--out", "a"],
+                                    "not an image PIL can read"),
     "ascend: zero steps": (["ascend", "--steps", "0", "--out", "a"], "--steps must be positive"),
     "ascend: unknown param": (["ascend", "--param", "wavelet", "--out", "a"], "unknown param 'wavelet'"),
     "ascend: --out holds a run": (["ascend", "--steps", "2", "--out", "run"], "already holds a run"),
@@ -136,7 +146,8 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, capsys, mon
     args, message = CASES[case]
     monkeypatch.chdir(workspace)
     before = _snapshot(workspace)
-    code = main(args + (["--quiet"] if args[0] in ("evolve", "ascend", "dream", "compare", "transfer", "sweep")
+    code = main(args + (["--quiet"]
+                        if args[0] in ("evolve", "ascend", "dream", "compare", "transfer", "sweep")
                         and "--resume" not in args else []))
     captured = capsys.readouterr()
     assert code == 2, captured
@@ -161,17 +172,22 @@ def test_as_a_command_there_is_no_traceback(workspace):
 
 # -- property-based: config ----------------------------------------------------------------------
 
-JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10 ** 300, max_value=10 ** 400),
+JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(),
+                         st.integers(min_value=10 ** 300, max_value=10 ** 400),
                          st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                                 st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+JSON_VALUES = st.recursive(JSON_SCALARS,
+                           lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                   st.dictionaries(st.text(max_size=8), inner, max_size=4)),
                            max_leaves=8)
-KEYS = st.one_of(st.sampled_from(sorted(FIELD_TYPES)), st.sampled_from([k.replace("_", "-") for k in FIELD_TYPES]),
+KEYS = st.one_of(st.sampled_from(sorted(FIELD_TYPES)),
+                 st.sampled_from([k.replace("_", "-") for k in FIELD_TYPES]),
                  st.text(max_size=10))
 # Values a key plausibly gets: the right kind, near the edges, or anything at all.
-PLAUSIBLE = st.one_of(JSON_VALUES, st.sampled_from(["all", "cppn", "nsga2", "paper", "none", "0", "1,2", "tv=1"]),
+PLAUSIBLE = st.one_of(JSON_VALUES,
+                      st.sampled_from(["all", "cppn", "nsga2", "paper", "none", "0", "1,2", "tv=1"]),
                       st.integers(min_value=-3, max_value=3), st.floats(min_value=-2, max_value=2),
-                      st.dictionaries(st.sampled_from(["tv", "spectrum", "robust", "nope"]), JSON_SCALARS, max_size=3))
+                      st.dictionaries(st.sampled_from(["tv", "spectrum", "robust", "nope"]), JSON_SCALARS,
+                                      max_size=3))
 
 # Modest counts keep the file fast; EVODREAM_HYPOTHESIS_SCALE=20 makes a deeper hunt.
 SCALE = float(os.environ.get("EVODREAM_HYPOTHESIS_SCALE", "1"))
@@ -208,7 +224,8 @@ def cppn_genomes(draw):
 
 # Pieces that look right: a node or a connection with ids near the real ones (dangling, duplicated, cyclic).
 NEAR_IDS = st.integers(-1, 12)
-NODES = st.fixed_dictionaries({"id": NEAR_IDS, "activation": st.sampled_from(["sine", "sigmoid", "gaussian", "abs", "relu"])})
+NODES = st.fixed_dictionaries({"id": NEAR_IDS,
+                               "activation": st.sampled_from(["sine", "sigmoid", "gaussian", "abs", "relu"])})
 LINKS = st.tuples(NEAR_IDS, NEAR_IDS, st.one_of(st.floats(-12, 12), st.integers(-12, 12))).map(list)
 
 
@@ -217,7 +234,8 @@ def _garble(draw, value, depth=0, key=None):
     if isinstance(value, dict) and value and depth < 4:
         # Mostly inside the graph: a top-level typo is caught by the first check and teaches little.
         inner = [k for k in ("connections", "hidden", "outputs", "pixels_f32_base64", "shape") if k in value]
-        key = draw(st.sampled_from(inner * 6 + sorted(value)) if depth == 0 and inner else st.sampled_from(sorted(value)))
+        key = draw(st.sampled_from(inner * 6 + sorted(value)) if depth == 0 and inner
+                   else st.sampled_from(sorted(value)))
         action = draw(st.sampled_from(["recurse"] * (6 if depth else 20) + ["delete", "replace"]))
         out = dict(value)
         if action == "delete":
@@ -229,7 +247,8 @@ def _garble(draw, value, depth=0, key=None):
         return out
     if isinstance(value, list) and depth < 4:
         if not value or draw(st.integers(0, 3)) == 0:
-            piece = {"connections": LINKS, "hidden": NODES, "outputs": NODES}.get(key, st.one_of(NODES, LINKS))
+            piece = {"connections": LINKS, "hidden": NODES, "outputs": NODES}.get(
+                key, st.one_of(NODES, LINKS))
             return list(value) + [draw(piece)]
         i = draw(st.integers(0, len(value) - 1))
         action = draw(st.sampled_from(["recurse"] * 3 + ["delete", "duplicate", "replace"]))

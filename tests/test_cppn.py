@@ -62,7 +62,8 @@ def reference_render(encoding, genome, size):
     out = np.clip((np.stack(values[-genome.n_outputs:]) + 1) / 2, 0, 1)
     if genome.n_outputs == 3 and encoding.colour != "rgb":
         convert = colorsys.hls_to_rgb if encoding.colour == "hls" else colorsys.hsv_to_rgb
-        out = np.array([convert(*out[:, i, j]) for i in range(size) for j in range(size)]).T.reshape(3, size, size)
+        out = np.array([convert(*out[:, i, j]) for i in range(size)
+                        for j in range(size)]).T.reshape(3, size, size)
     return torch.from_numpy(out).float()
 
 
@@ -320,7 +321,8 @@ BAD = {
     "string weight": lambda d: d["connections"][0].__setitem__(2, "0.5"),
     "short connection": lambda d: d["connections"].append([0, d["outputs"][0]["id"]]),
     "float endpoint": lambda d: d["connections"][0].__setitem__(0, 0.0),
-    "too many nodes": lambda d: d["hidden"].extend({"id": 10_000 + i, "activation": "sine"} for i in range(10_000)),
+    "too many nodes": lambda d: d["hidden"].extend({"id": 10_000 + i, "activation": "sine"}
+                                                   for i in range(10_000)),
     "too many connections": lambda d: d["connections"].extend([[0, d["outputs"][0]["id"], 0.1]] * 10_001),
 }
 

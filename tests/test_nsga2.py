@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from evodream.config import EvolveConfig
+from evodream.evaluator import Evaluator
 from evodream.genomes import CPPNEncoding, DirectEncoding
 from evodream.objectives import Objective
-from evodream.evaluator import Evaluator
 from evodream.search.nsga2 import NSGA2
 
 
@@ -58,7 +58,8 @@ def test_short_run_returns_a_non_dominated_front_per_target(lenet):
                 assert any(_dominated(ind.fitness.values, f.fitness.values) for f in front)
     elites = search.elites()
     assert [e.target for e in elites] == [3, 8]
-    assert [e.confidence for e in elites] == [max(ind.confidence for ind in pop) for pop in search.populations]
+    assert [e.confidence for e in elites] == [max(ind.confidence for ind in pop)
+                                              for pop in search.populations]
 
 
 def test_state_dict_resume_continues_identically(lenet):

@@ -64,7 +64,8 @@ def darkness(images):
     return -images.mean(dim=(1, 2, 3))
 
 
-ENCODINGS.register("stripes", lambda config, channels, size: StripesEncoding(channels, size), help="toy stripes")
+ENCODINGS.register("stripes", lambda config, channels, size: StripesEncoding(channels, size),
+                   help="toy stripes")
 EMITTERS.register("toy", lambda config, encoding, targets: BestParentEmitter())
 PRIORS.register("darkness", darkness, help="toy: darker is better")
 
@@ -77,8 +78,8 @@ def _elite_images(run: Path):
 
 def test_a_toy_encoding_emitter_and_prior_run_by_name(tmp_path):
     ASKED["toy"] = 0
-    config = EvolveConfig(encoding="stripes", emitters="mutation,toy", target="0,1,7", priors={"darkness": 0.1},
-                          max_evals=1500, goal=None, threads=1)
+    config = EvolveConfig(encoding="stripes", emitters="mutation,toy", target="0,1,7",
+                          priors={"darkness": 0.1}, max_evals=1500, goal=None, threads=1)
     result = evolve(config, tmp_path / "run", progress=False)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["encoding"]["encoding"] == "stripes"
@@ -93,9 +94,9 @@ def test_a_toy_encoding_emitter_and_prior_run_by_name(tmp_path):
 def test_the_cli_runs_them_through_a_plugin_module(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
                                                          os.environ.get("PYTHONPATH", "")])}
-    base = [sys.executable, "-m", "evodream.cli", "evolve", "--plugin", "test_plugins", "--encoding", "stripes",
-            "--emitters", "toy", "--prior", "darkness=0.1", "--target", "3", "--max-evals", "200", "--quiet",
-            "--threads", "1"]
+    base = [sys.executable, "-m", "evodream.cli", "evolve", "--plugin", "test_plugins",
+            "--encoding", "stripes", "--emitters", "toy", "--prior", "darkness=0.1", "--target", "3",
+            "--max-evals", "200", "--quiet", "--threads", "1"]
     done = subprocess.run(base + ["--out", str(tmp_path / "cli")], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "cli" / "manifest.json").read_text())
@@ -103,8 +104,9 @@ def test_the_cli_runs_them_through_a_plugin_module(tmp_path):
     # The help lists the plugin's components; a resume imports the plugin again from the manifest.
     shown = subprocess.run(base[:6] + ["--help"], capture_output=True, text=True, env=env).stdout
     assert "stripes (toy stripes)" in " ".join(shown.split())
-    resumed = subprocess.run([sys.executable, "-m", "evodream.cli", "evolve", "--resume", str(tmp_path / "cli"),
-                              "--max-evals", "300", "--quiet"], capture_output=True, text=True, env=env)
+    resumed = subprocess.run([sys.executable, "-m", "evodream.cli", "evolve",
+                              "--resume", str(tmp_path / "cli"), "--max-evals", "300", "--quiet"],
+                             capture_output=True, text=True, env=env)
     assert resumed.returncode == 0 and "300 evaluations" in resumed.stdout, resumed.stderr
     # Without the plugin the name is unknown: one line, exit 2.
     missing = subprocess.run(base[:4] + ["--encoding", "stripes", "--out", str(tmp_path / "x")],

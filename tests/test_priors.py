@@ -7,8 +7,7 @@ from evodream.cli import main
 from evodream.config import EvolveConfig, from_mapping, validate
 from evodream.errors import EvodreamError
 from evodream.objectives import Objective
-from evodream.objectives.priors import (IMAGE_PRIORS, PRIORS, distance, naturalness, parse_priors,
-                                        prior_terms)
+from evodream.objectives.priors import IMAGE_PRIORS, PRIORS, distance, naturalness, parse_priors, prior_terms
 from evodream.photos import photo
 
 
@@ -70,13 +69,15 @@ def test_robust_prior_needs_the_classifier_and_gives_gradients_through_objective
     scores = objective.evaluate(images)
     scores.fitness.sum().backward()
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
-    assert torch.allclose(scores.fitness, plain.evaluate(noise).fitness + objective.robust_prior(noise, column),
+    assert torch.allclose(scores.fitness,
+                          plain.evaluate(noise).fitness + objective.robust_prior(noise, column),
                           atol=1e-5)
 
 
 def test_naturalness_is_in_unit_interval_and_ranks_photos_first(colour_cases):
     photos, noise, flat = colour_cases
-    scores = [naturalness(x) for x in (photos, noise, flat, torch.zeros(2, 3, 64, 64), torch.ones(2, 3, 64, 64))]
+    scores = [naturalness(x)
+              for x in (photos, noise, flat, torch.zeros(2, 3, 64, 64), torch.ones(2, 3, 64, 64))]
     for s in scores:
         assert ((s > 0) & (s <= 1)).all()
     assert scores[0].min() > 0.9 and scores[1].max() < 0.5 and scores[2].max() < 0.5

@@ -48,7 +48,10 @@ def _assert_same_run(whole: Path, resumed: Path):
     assert elites and elites == sorted(p.name for p in (resumed / "elites").iterdir())
     for name in elites:  # genome JSON, confidence, fitness, found_at, and the PNG itself
         assert (whole / "elites" / name).read_bytes() == (resumed / "elites" / name).read_bytes(), name
-    drop = lambda d: {k: v for k, v in d.items() if k != "wall_seconds"}
+
+    def drop(d):
+        return {k: v for k, v in d.items() if k != "wall_seconds"}
+
     assert drop(_json(whole / "summary.json")) == drop(_json(resumed / "summary.json"))
     assert (whole / "reached.json").read_bytes() == (resumed / "reached.json").read_bytes()
     assert _json(whole / "checkpoint.json")["search"] == _json(resumed / "checkpoint.json")["search"]
@@ -73,7 +76,8 @@ KILL_CASES = {
 @pytest.mark.parametrize("case", list(KILL_CASES))
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, capsys, case):
     extra, kill_after = KILL_CASES[case]
-    base = ["evolve", "--goal", "none", "--seed", "3", "--checkpoint-every", "5", "--threads", "1", "--quiet"] + extra
+    base = ["evolve", "--goal", "none", "--seed", "3", "--checkpoint-every", "5", "--threads", "1",
+            "--quiet"] + extra
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert _cli(base + ["--out", str(whole)], capsys)[0] == 0
 
@@ -81,7 +85,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, capsys, case)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while _checkpoint_generation(killed) < kill_after and proc.poll() is None and time.monotonic() < deadline:
+        while (_checkpoint_generation(killed) < kill_after and proc.poll() is None
+               and time.monotonic() < deadline):
             time.sleep(0.005)
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
         # While it runs, nobody else may write the folder: the refusal names its PID.
@@ -184,7 +189,8 @@ def test_disk_full_while_appending_metrics_is_a_clear_error(tmp_path, capsys, mo
     _assert_same_run(whole, run)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes through chmod; see the ENOSPC tests")
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root writes through chmod; see the ENOSPC tests")
 def test_read_only_run_folder_keeps_the_last_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
     assert _small_run(run, capsys, generations=10)[0] == 0
@@ -222,11 +228,13 @@ CORRUPTIONS = {
     "nested": (lambda p: p.write_text("[" * 100_000), "corrupt"),
     "nan literal": (lambda p: p.write_text(p.read_text().replace('"queries": ', '"queries": NaN, "x": ', 1)),
                     "not a number JSON allows"),
-    "huge float": (lambda p: p.write_text(p.read_text().replace('"wall_seconds": ', '"wall_seconds": 1e999, "x": ', 1)),
+    "huge float": (lambda p: p.write_text(p.read_text().replace('"wall_seconds": ',
+                                                                '"wall_seconds": 1e999, "x": ', 1)),
                    "too large"),
     "not an object": (lambda p: p.write_text("[1, 2]"), "expected a JSON object"),
     "cells missing": (_corrupt(lambda d: d["search"].pop("cells")), "search.cells"),
-    "one cell too many": (_corrupt(lambda d: d["search"]["cells"].append(None)), "search.cells holds 4 cells, expected 3"),
+    "one cell too many": (_corrupt(lambda d: d["search"]["cells"].append(None)),
+                          "search.cells holds 4 cells, expected 3"),
     "confidence above 1": (_corrupt(lambda d: d["search"]["cells"][0].update(confidence=3.0)),
                            "search.cells[0].confidence"),
     "negative generation": (_corrupt(lambda d: d["search"].update(generation=-4)), "search.generation"),
@@ -315,8 +323,10 @@ def test_a_model_returning_nan_is_a_clear_error(tmp_path, capsys, monkeypatch):
     # Caught on the first scored batch: no checkpoint or elite holds garbage.
     code, _, err = _cli(["evolve", "--model", "evodream_nan_models:on_texture", "--generations", "2",
                          "--out", "b", "--quiet"], capsys)
-    assert code == 2 and "returned NaN or infinite outputs for 10 of 10 images" in err and err.count("\n") == 1
-    assert not (tmp_path / "b" / "checkpoint.json").exists() and not any((tmp_path / "b" / "elites").iterdir())
+    assert (code == 2 and "returned NaN or infinite outputs for 10 of 10 images" in err
+            and err.count("\n") == 1)
+    assert (not (tmp_path / "b" / "checkpoint.json").exists()
+            and not any((tmp_path / "b" / "elites").iterdir()))
 
 
 def test_classifier_checks_every_batch_for_nan():
@@ -332,10 +342,10 @@ def test_classifier_checks_every_batch_for_nan():
 def test_deferred_genomes_write_the_same_checkpoint_bytes(tmp_path, lenet):
     import numpy as np
 
+    from evodream.evaluator import Evaluator
     from evodream.genomes import DirectEncoding
     from evodream.objectives import Objective
     from evodream.runs import write_json
-    from evodream.evaluator import Evaluator
     from evodream.search.map_elites import MapElites
 
     search = MapElites(DirectEncoding(1, 28), range(10), np.random.default_rng(0), batch_size=10)
@@ -363,7 +373,8 @@ def test_the_allocator_is_left_alone_when_the_user_set_glibc_variables():
     env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "1000000"}
     chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_"))})
+                             env={k: v for k, v in os.environ.items()
+                                  if not k.startswith(("MALLOC_", "GLIBC_"))})
     import platform
 
     assert chosen.stdout.strip() == "False"

@@ -87,7 +87,8 @@ def test_reached_json_matches_the_metrics_counts_when_confidence_only_rises(runs
     record = load_run(runs[0])
     derived = derive_reach(record.metrics, len(record.target_names))
     for threshold, times in record.reach.first.items():
-        assert sorted(t for t in times if t is not None) == [t for t in derived.first[threshold] if t is not None]
+        assert (sorted(t for t in times if t is not None)
+                == [t for t in derived.first[threshold] if t is not None])
 
 
 def test_reached_json_survives_resume(tmp_path):
@@ -111,8 +112,10 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys):
     assert "no run folders" in one_line_error(capsys, ["report", "--out", str(tmp_path / "a")])
     not_run = tmp_path / "not-a-run"
     not_run.mkdir()
-    assert "not an evodream run" in one_line_error(capsys, ["report", str(not_run), "--out", str(tmp_path / "b")])
-    assert "not a folder" in one_line_error(capsys, ["report", str(tmp_path / "missing"), "--out", str(tmp_path / "c")])
+    assert "not an evodream run" in one_line_error(capsys, ["report", str(not_run),
+                                                            "--out", str(tmp_path / "b")])
+    assert "not a folder" in one_line_error(capsys, ["report", str(tmp_path / "missing"),
+                                                     "--out", str(tmp_path / "c")])
     old = tmp_path / "old"
     shutil.copytree(runs[0], old)
     manifest = json.loads((old / "manifest.json").read_text())
@@ -122,16 +125,19 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys):
     users = tmp_path / "users"
     users.mkdir()
     (users / "notes.txt").write_text("mine")
-    assert "not an evodream report folder" in one_line_error(capsys, ["report", str(runs[0]), "--out", str(users)])
+    assert "not an evodream report folder" in one_line_error(capsys, ["report", str(runs[0]),
+                                                                      "--out", str(users)])
     assert (users / "notes.txt").read_text() == "mine"
-    assert "given twice" in one_line_error(capsys, ["report", str(runs[0]), str(runs[0]), "--out", str(tmp_path / "e")])
+    assert "given twice" in one_line_error(capsys, ["report", str(runs[0]), str(runs[0]),
+                                                    "--out", str(tmp_path / "e")])
 
 
 # -- transfer --------------------------------------------------------------------------------
 def test_transfer_scores_elites_and_the_report_shows_it(runs, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(runs[0], run)
-    assert main(["transfer", str(run), "--models", "lenet-mnist-b", "--transforms", "none,flip", "--quiet"]) == 0
+    assert main(["transfer", str(run), "--models", "lenet-mnist-b", "--transforms", "none,flip",
+                 "--quiet"]) == 0
     data = json.loads((run / "transfer.json").read_text())
     assert data["models"] == ["lenet-mnist", "lenet-mnist-b"] and data["image_source"] == "genome"
     source = next(r for r in data["results"] if r["model"] == "lenet-mnist" and r["transform"] == "none")
@@ -141,7 +147,8 @@ def test_transfer_scores_elites_and_the_report_shows_it(runs, tmp_path, capsys):
     assert len(read_csv(run / "transfer.csv")) == 2 * 2 * len(recorded)
     capsys.readouterr()
     assert "--force" in one_line_error(capsys, ["transfer", str(run), "--models", "lenet-mnist-b", "--quiet"])
-    assert "unknown model" in one_line_error(capsys, ["transfer", str(run), "--models", "nope", "--force", "--quiet"])
+    assert "unknown model" in one_line_error(capsys, ["transfer", str(run), "--models", "nope", "--force",
+                                                      "--quiet"])
     write_report([run], tmp_path / "report")
     assert "lenet-mnist-b" in (tmp_path / "report" / "summary.md").read_text().split("## Transfer")[1]
 
@@ -149,8 +156,9 @@ def test_transfer_scores_elites_and_the_report_shows_it(runs, tmp_path, capsys):
 # -- compare ---------------------------------------------------------------------------------
 def test_compare_runs_each_method_on_the_same_terms_and_reuses_finished_runs(tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = ["compare", "--targets", "3,8", "--budget", "200", "--seed", "5", "--methods", "map-elites-direct,ga-cppn",
-            "--priors", "none", "--threads", "1", "--out", str(out), "--quiet"]
+    argv = ["compare", "--targets", "3,8", "--budget", "200", "--seed", "5",
+            "--methods", "map-elites-direct,ga-cppn", "--priors", "none", "--threads", "1",
+            "--out", str(out), "--quiet"]
     assert main(argv) == 0
     assert "reused" not in capsys.readouterr().out
     for method in ("map-elites-direct", "ga-cppn"):

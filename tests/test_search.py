@@ -145,7 +145,8 @@ def test_confidence_kinds_agree_on_ranking():
     logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 3.0, 1.0]])
     targets = torch.tensor([0, 1])
     prob = confidence_fitness(logits, targets, "prob")
-    assert torch.allclose(prob.sum(), torch.softmax(logits, 1)[[0, 1], [0, 1]].sum() + torch.softmax(logits, 1)[[1, 0], [0, 1]].sum())
+    assert torch.allclose(prob.sum(), torch.softmax(logits, 1)[[0, 1], [0, 1]].sum()
+                          + torch.softmax(logits, 1)[[1, 0], [0, 1]].sum())
     margin = confidence_fitness(logits, targets, "margin")
     assert margin[0, 0] == 1.0 and margin[1, 1] == 2.0 and margin[0, 1] == -2.0
     assert torch.equal(confidence_fitness(logits, targets, "log_prob").argmax(0), prob.argmax(0))

@@ -1,7 +1,6 @@
 """evodream sweep: grid expansion, local and Ray executors, resume after a kill, retries."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,8 +18,8 @@ from evodream.sweep import expand, sweep
 SMALL = {"title": "small", "grid": {"model": "lenet-mnist", "encoding": ["direct", "cppn"],
                                     "algorithm": ["map-elites", "ascent"], "target": "0,1", "seed": [0, 1]},
          "settings": {"max_evals": 200, "goal": 0.99}}
-NAMES = ["map-elites_direct_seed0", "map-elites_direct_seed1", "map-elites_cppn_seed0", "map-elites_cppn_seed1",
-         "ascent_seed0", "ascent_seed1"]
+NAMES = ["map-elites_direct_seed0", "map-elites_direct_seed1", "map-elites_cppn_seed0",
+         "map-elites_cppn_seed1", "ascent_seed0", "ascent_seed1"]
 TIME_KEYS = {"wall_seconds", "created", "command", "metrics_bytes"}
 
 
@@ -61,7 +60,8 @@ def test_grid_expands_every_combination_with_readable_names():
     by_name = {j.name: j for j in grid.jobs}
     evolve, ascent = by_name["map-elites_cppn_seed1"], by_name["ascent_seed0"]
     assert evolve.kind == "evolve" and evolve.config["encoding"] == "cppn" and evolve.config["seed"] == 1
-    assert evolve.config["max_evals"] == 200 and evolve.config["population"] == 10  # recipe defaults filled in
+    # recipe defaults filled in
+    assert evolve.config["max_evals"] == 200 and evolve.config["population"] == 10
     # Ascent knows no encoding (one job per seed) and spends the same evaluation budget, not 300 steps.
     assert "encoding" not in ascent.axes and ascent.kind == "ascend"
     assert ascent.config["max_evals"] == 200 and ascent.config["steps"] is None
@@ -81,7 +81,8 @@ def test_grid_kind_tables_exclusions_and_priors():
     jobs = {j.name: j for j in grid.jobs}
     assert jobs["map-elites_priors-tv-0.3_seed3"].config["priors"] == {"tv": 0.3}
     assert jobs["map-elites_nopriors_seed3"].config["population"] == 4
-    assert jobs["ascent_nopriors_seed3"].config["lr"] == 0.1 and jobs["ascent_nopriors_seed3"].config["steps"] == 7
+    assert (jobs["ascent_nopriors_seed3"].config["lr"] == 0.1
+            and jobs["ascent_nopriors_seed3"].config["steps"] == 7)
     assert "population" not in jobs["ascent_nopriors_seed3"].config
 
 
@@ -141,7 +142,8 @@ def test_local_sweep_writes_runs_manifest_log_and_report(local_sweep):
         run = out / job["folder"]
         summary = json.loads((run / "summary.json").read_text())
         manifest = json.loads((run / "manifest.json").read_text())
-        assert job["status"] == "done" and job["attempts"] == 1 and job["evaluations"] == summary["evaluations"]
+        assert (job["status"] == "done" and job["attempts"] == 1
+                and job["evaluations"] == summary["evaluations"])
         assert manifest["kind"] == job["kind"] and manifest["config"]["seed"] == job["axes"]["seed"]
         assert manifest["config"]["threads"] == 1 and manifest["command"][:2] == ["evodream", "sweep"]
     log = (out / "sweep.log").read_text()
@@ -169,9 +171,9 @@ def test_kill_mid_sweep_then_rerun_skips_finished_jobs(tmp_path):
         checkpoint_every = 5
     """)
     out = tmp_path / "s"
-    proc = subprocess.Popen([sys.executable, "-m", "evodream.cli", "sweep", str(grid), "--jobs", "1", "--threads", "1",
-                             "--out", str(out), "--quiet", "--no-report"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "evodream.cli", "sweep", str(grid), "--jobs", "1",
+                             "--threads", "1", "--out", str(out), "--quiet", "--no-report"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
     caught = None
     while time.monotonic() < deadline and proc.poll() is None:
@@ -180,7 +182,8 @@ def test_kill_mid_sweep_then_rerun_skips_finished_jobs(tmp_path):
         except (OSError, ValueError):
             jobs = []
         done = [j for j in jobs if j["status"] == "done"]
-        running = [j for j in jobs if j["status"] == "running" and (out / j["folder"] / "checkpoint.json").exists()]
+        running = [j for j in jobs
+                   if j["status"] == "running" and (out / j["folder"] / "checkpoint.json").exists()]
         if done and running:
             caught = running[0]["name"]
             break

@@ -38,13 +38,15 @@ def keep_freed_memory() -> bool:
         return True
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
-    if any(key in os.environ for key in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")):
+    if any(key in os.environ
+           for key in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")):
         return False  # the user chose their own allocator settings
     try:
         _libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    _done = bool(_libc.mallopt(M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(_libc.mallopt(M_TRIM_THRESHOLD, _INT_MAX))
+    _done = (bool(_libc.mallopt(M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+             and bool(_libc.mallopt(M_TRIM_THRESHOLD, _INT_MAX)))
     return _done
 
 

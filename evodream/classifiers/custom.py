@@ -46,7 +46,9 @@ def load_custom(
     if os.path.isfile(spec):
         module, name = _load_torchscript(spec), os.path.basename(spec)
     elif os.path.isdir(spec):
-        raise EvodreamError(f"{spec!r} is a folder: name a TorchScript file (.pt/.ts) or package.module:function")
+        raise EvodreamError(
+            f"{spec!r} is a folder: name a TorchScript file (.pt/.ts) or package.module:function"
+        )
     elif ":" in spec and not spec.endswith((".pt", ".pth", ".ts", ".jit")):
         module, name = _load_function(spec), spec
     else:
@@ -69,7 +71,8 @@ def _load_torchscript(path: str) -> nn.Module:
     except Exception as e:
         reason = _one_line(e)[:100]  # torch's own explanations run to several sentences
         raise EvodreamError(
-            f"{path!r} is not a TorchScript model ({reason}): save one with torch.jit.script(model).save(FILE), "
+            f"{path!r} is not a TorchScript model ({reason}): "
+            "save one with torch.jit.script(model).save(FILE), "
             "or pass package.module:function that builds the model and loads its state dict"
         ) from None
 
@@ -94,7 +97,9 @@ def _load_function(spec: str) -> nn.Module:
                 f"importing {module_name!r} failed: it needs the missing module {e.name!r}; install it"
             ) from None
         except Exception as e:
-            raise EvodreamError(f"importing {module_name!r} failed ({type(e).__name__}: {_one_line(e)}): fix that module") from None
+            raise EvodreamError(
+                f"importing {module_name!r} failed ({type(e).__name__}: {_one_line(e)}): fix that module"
+            ) from None
         if not hasattr(mod, attr):
             public = [n for n in dir(mod) if not n.startswith("_") and callable(getattr(mod, n, None))]
             hint = difflib.get_close_matches(attr, public, n=3)
@@ -106,18 +111,23 @@ def _load_function(spec: str) -> nn.Module:
         obj = getattr(mod, attr)
         if not isinstance(obj, nn.Module):
             if not callable(obj):
-                raise EvodreamError(f"{spec!r} is a {type(obj).__name__}, not a function returning an nn.Module")
+                raise EvodreamError(
+                    f"{spec!r} is a {type(obj).__name__}, not a function returning an nn.Module"
+                )
             try:
                 obj = obj()
             except Exception as e:
                 raise EvodreamError(
-                    f"calling {spec}() failed ({type(e).__name__}: {_one_line(e)}): it must build the model with no arguments"
+                    f"calling {spec}() failed ({type(e).__name__}: {_one_line(e)}): "
+                    "it must build the model with no arguments"
                 ) from None
     finally:
         if added and os.getcwd() in sys.path:
             sys.path.remove(os.getcwd())
     if not isinstance(obj, nn.Module):
-        raise EvodreamError(f"{spec}() returned a {type(obj).__name__}, not a torch.nn.Module: return the model")
+        raise EvodreamError(
+            f"{spec}() returned a {type(obj).__name__}, not a torch.nn.Module: return the model"
+        )
     return obj
 
 
@@ -126,7 +136,8 @@ def _input_size(module: nn.Module, input_size: int | None, name: str) -> int:
         input_size = getattr(module, "input_size", None)
         if not isinstance(input_size, int):
             raise EvodreamError(
-                f"the input size of custom model {name!r} is unknown: pass --input-size N (the side, in pixels, "
+                f"the input size of custom model {name!r} is unknown: "
+                "pass --input-size N (the side, in pixels, "
                 "of the square images it takes, e.g. 28 or 224)"
             )
     if int(input_size) < 1:
@@ -137,7 +148,8 @@ def _input_size(module: nn.Module, input_size: int | None, name: str) -> int:
 def _probe(module: nn.Module, name: str, size: int, channels: int | None, device) -> tuple[int, int]:
     """One dummy forward pass: the channel count the model accepts and the number of classes."""
     if channels is None:
-        channels = getattr(module, "channels", None) if isinstance(getattr(module, "channels", None), int) else None
+        channels = (getattr(module, "channels", None)
+                    if isinstance(getattr(module, "channels", None), int) else None)
     tries = [channels] if channels else [3, 1]
     errors = []
     for c in tries:
@@ -155,9 +167,11 @@ def _probe(module: nn.Module, name: str, size: int, channels: int | None, device
                 f"{c}x{size}x{size} image: flatten or select its output inside the module"
             )
         if out.shape[1] < 2:
-            raise EvodreamError(f"custom model {name!r} returns {out.shape[1]} logit per image: a classifier needs at least 2 classes")
+            raise EvodreamError(f"custom model {name!r} returns {out.shape[1]} logit per image: "
+                                "a classifier needs at least 2 classes")
         if not torch.isfinite(out).all():  # caught here, before a run folder exists
-            raise EvodreamError(f"custom model {name!r} returns NaN or infinite logits for a plain grey image: "
+            raise EvodreamError(f"custom model {name!r} returns NaN or infinite logits "
+                                "for a plain grey image: "
                                 "the model or its weights are broken")
         return c, int(out.shape[1])
     raise EvodreamError(
@@ -172,14 +186,18 @@ def _class_names(classes_file: str | None, num_classes: int, name: str) -> Seque
         with open(classes_file, encoding="utf-8") as f:
             names = [line.strip() for line in f if line.strip()]
     except FileNotFoundError:
-        raise EvodreamError(f"classes file {classes_file!r} does not exist: check the --classes path") from None
+        raise EvodreamError(
+            f"classes file {classes_file!r} does not exist: check the --classes path"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise EvodreamError(
-            f"cannot read classes file {classes_file!r} ({_one_line(e)}): give a UTF-8 text file, one class name per line"
+            f"cannot read classes file {classes_file!r} ({_one_line(e)}): "
+            "give a UTF-8 text file, one class name per line"
         ) from None
     if len(names) != num_classes:
         raise EvodreamError(
-            f"classes file {classes_file!r} has {len(names)} names but model {name!r} outputs {num_classes} classes: "
+            f"classes file {classes_file!r} has {len(names)} names "
+            f"but model {name!r} outputs {num_classes} classes: "
             "give exactly one name per output, one per line"
         )
     return names

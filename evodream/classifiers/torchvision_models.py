@@ -43,7 +43,8 @@ def load_torchvision(arch: str, weights: str | None = None, device: str = "cpu")
         raise EvodreamError(
             f"unknown torchvision model {arch!r}"
             + (f": did you mean {', '.join(repr(h) for h in hint)}?" if hint else ".")
-            + " Only classification models work: use torchvision:<arch> with an arch from torchvision.models.list_models(module=torchvision.models),"
+            + " Only classification models work: use torchvision:<arch> with an arch from "
+            "torchvision.models.list_models(module=torchvision.models),"
             " e.g. torchvision:resnet50"
         )
     entry = _weights_entry(key, weights)
@@ -112,8 +113,10 @@ def _read_state_dict(path: str, what: str, cached: bool = False) -> dict[str, An
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         reason = " ".join(str(e).split())[:200] or type(e).__name__
-        fix = ("delete it so it is downloaded again, or replace it with the file from torchvision" if cached else
-               "save the weights with torch.save(model.state_dict(), FILE); whole pickled models are not loaded")
+        fix = ("delete it so it is downloaded again, or replace it with the file from torchvision"
+               if cached else
+               "save the weights with torch.save(model.state_dict(), FILE); "
+               "whole pickled models are not loaded")
         raise EvodreamError(f"cannot read {what} as a state dict ({reason}): {fix}") from None
     if isinstance(obj, dict):
         for k in ("state_dict", "model_state_dict", "model"):  # common training-checkpoint layouts
@@ -147,7 +150,8 @@ def _build(arch: str, entry, state_dict: dict[str, Any], weights: str | None) ->
             return torchvision.models.get_model(arch, weights=entry)
         except RuntimeError as e:  # load_state_dict: missing/unexpected keys, shape mismatch
             first = " ".join(str(e).split())[:300]
-            source = f"the --weights file {weights!r}" if weights and os.path.exists(weights) else "the weights file"
+            source = (f"the --weights file {weights!r}" if weights and os.path.exists(weights)
+                      else "the weights file")
             raise EvodreamError(
                 f"{source} does not fit torchvision's {arch} ({first}): pass a state dict saved from "
                 f"torchvision.models.{arch}() with {len(entry.meta['categories'])} classes"

@@ -11,16 +11,19 @@ def register(sub, parser_class=None) -> None:
 
     p = sub.add_parser("compare", help="run MAP-Elites, GA and gradient ascent on equal terms, then report",
                        description="Run each method on the same model, targets, seed and evaluation budget "
-                                   "(OUT/runs/<method>), then write the comparison report (OUT/report). Methods: "
-                                   f"{', '.join(EVOLVE_METHODS)}, ascent (gradient ascent, when installed), each "
-                                   "also as <method>+priors. Re-running the same command reuses finished runs "
-                                   "and resumes unfinished ones.")
-    p.add_argument("--model", default="lenet-mnist", help="model name (default lenet-mnist; see `evodream models`)")
-    p.add_argument("--targets", default="all", help="'all' (default) or class names / indices, comma-separated")
+                                   "(OUT/runs/<method>), then write the comparison report (OUT/report). "
+                                   f"Methods: {', '.join(EVOLVE_METHODS)}, ascent (gradient ascent, when "
+                                   "installed), each also as <method>+priors. Re-running the same command "
+                                   "reuses finished runs and resumes unfinished ones.")
+    p.add_argument("--model", default="lenet-mnist",
+                   help="model name (default lenet-mnist; see `evodream models`)")
+    p.add_argument("--targets", default="all",
+                   help="'all' (default) or class names / indices, comma-separated")
     p.add_argument("--budget", type=int, default=20_000,
                    help="evaluations (images scored) each method may spend (default 20000)")
     p.add_argument("--seed", type=int, default=0, help="random seed shared by every method (default 0)")
-    p.add_argument("--methods", help="comma-separated subset of methods (default: all, with +priors variants)")
+    p.add_argument("--methods",
+                   help="comma-separated subset of methods (default: all, with +priors variants)")
     p.add_argument("--priors", default="default",
                    help="prior set of the +priors variants, NAME=WEIGHT,... ('default': the package's set; "
                         "'none': no +priors variants)")
@@ -41,10 +44,12 @@ def run(args) -> int:
     if priors == "default":
         priors = default_priors()
     methods = parse_methods(args.methods, with_priors=priors is not None)
-    out = args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}-{args.model.replace(':', '-').replace('/', '-')}"
+    out = args.out or (f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}-"
+                       f"{args.model.replace(':', '-').replace('/', '-')}")
     started = time.perf_counter()
     result = compare(out, model=args.model, targets=args.targets, budget=args.budget, seed=args.seed,
-                     methods=methods, priors=priors, goal=args.goal, threads=args.threads, progress=not args.quiet)
+                     methods=methods, priors=priors, goal=args.goal, threads=args.threads,
+                     progress=not args.quiet)
     brief = [c for c in DISPLAY_COLUMNS if c[0] in ("run", "evaluations", "wall_seconds", "reached_0.99",
                                                     "reached_0.9999", "median_confidence", "min_confidence",
                                                     "evals_to_0.99", "evals_to_0.9999", "mean_naturalness")]

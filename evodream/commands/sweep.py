@@ -8,12 +8,13 @@ from pathlib import Path
 def register(sub, parser_class=None) -> None:
     p = sub.add_parser(
         "sweep", help="run a grid of runs (models x encodings x algorithms x seeds ...) locally or on Ray",
-        description="Expand the sweep file's [grid] (every list is an axis) into independent jobs and run each "
-                    "into OUT/runs/<job>, then write one report over all of them (OUT/report, with a table per grid "
-                    "cell). OUT/sweep.json lists the jobs and their status, OUT/sweep.log their events. Run the same "
-                    "command again to continue: finished jobs are skipped, unfinished ones resume from their "
-                    "checkpoints. A failing job is retried, then listed as failed (exit code 1) while the others "
-                    "finish. See examples/sweep-mnist.toml for the file format.")
+        description="Expand the sweep file's [grid] (every list is an axis) into independent jobs and run "
+                    "each into OUT/runs/<job>, then write one report over all of them (OUT/report, with a "
+                    "table per grid cell). OUT/sweep.json lists the jobs and their status, OUT/sweep.log "
+                    "their events. Run the same command again to continue: finished jobs are skipped, "
+                    "unfinished ones resume from their checkpoints. A failing job is retried, then listed "
+                    "as failed (exit code 1) while the others finish. See examples/sweep-mnist.toml for the "
+                    "file format.")
     p.add_argument("grid", metavar="SWEEP.toml", help="the sweep file")
     p.add_argument("--jobs", type=int,
                    help="jobs at a time: local processes (default: one per CPU core), or with --ray the most "
@@ -59,7 +60,8 @@ def run(args) -> int:
     print(f"sweep: {len(result.jobs)} jobs, {result.count('done')} done ({reused} finished earlier), "
           f"{len(result.failed)} failed, in {result.seconds:.1f} s")
     for job in result.failed:
-        print(f"failed: {job['name']} after {job['attempts']} attempt(s): {job['errors'][-1]}", file=sys.stderr)
+        print(f"failed: {job['name']} after {job['attempts']} attempt(s): {job['errors'][-1]}",
+              file=sys.stderr)
     if result.report is not None:
         print(f"report: {result.report.index}")
     print(f"jobs: {out / 'sweep.json'}; log: {out / 'sweep.log'}")

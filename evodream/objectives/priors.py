@@ -238,7 +238,8 @@ def _ranges(profile: str, size: int, name: str, device: str):
     sizes = calibration()["profiles"][profile]["sizes"]
     nearest = min(sizes, key=lambda s: abs(math.log(int(s) / size)))
     entry = sizes[nearest][name]
-    return tuple(torch.tensor(entry[key], dtype=torch.float32, device=device) for key in ("lo", "hi", "scale"))
+    return tuple(torch.tensor(entry[key], dtype=torch.float32, device=device)
+                 for key in ("lo", "hi", "scale"))
 
 
 def distance(name: str, images: torch.Tensor) -> torch.Tensor:
@@ -285,7 +286,8 @@ def naturalness(images: torch.Tensor, priors: Sequence[str] = NATURALNESS.priors
 # -- transformation robustness (needs the classifier) -----------------------------------------
 
 def _robust_needs_classifier(images: torch.Tensor) -> torch.Tensor:
-    raise EvodreamError("the robust prior needs the classifier: use it through Objective(priors={'robust': w})")
+    raise EvodreamError("the robust prior needs the classifier: "
+                        "use it through Objective(priors={'robust': w})")
 
 
 PRIORS.register("robust", _robust_needs_classifier, help="confidence kept under small shifts and zooms")
@@ -321,6 +323,7 @@ class RobustPrior:
         theta = self.theta.to(images.device, images.dtype).repeat_interleave(batch, dim=0)
         repeated = images.repeat(k, 1, 1, 1)
         grid = F.affine_grid(theta, list(repeated.shape), align_corners=False)
-        jittered = F.grid_sample(repeated, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        jittered = F.grid_sample(repeated, grid, mode="bilinear", padding_mode="reflection",
+                                 align_corners=False)
         log_probs = torch.log_softmax(self.classifier.logits(jittered).float(), dim=1)
         return log_probs[:, self.targets].view(k, batch, -1).mean(0)

@@ -10,8 +10,16 @@ from ..runs import write_atomic
 from . import html as html_page
 from . import plots
 from .load import RunRecord, dumps, load_runs
-from .tables import DISPLAY_COLUMNS, NOTES, SUMMARY_COLUMNS, csv_text, formatted, markdown_table, summary_rows, \
-    transfer_table
+from .tables import (
+    DISPLAY_COLUMNS,
+    NOTES,
+    SUMMARY_COLUMNS,
+    csv_text,
+    formatted,
+    markdown_table,
+    summary_rows,
+    transfer_table,
+)
 
 # A report folder carries this file so a later report may replace it, and nothing else is overwritten.
 MARKER = ".evodream-report"
@@ -68,8 +76,8 @@ def write_report(runs, out: str | Path, *, title: str = "evodream report", max_c
     for name, png in figures.items():
         if png is not None:
             write_atomic(out / "figures" / f"{name}.png", png)
-    page = html_page.page(records, [formatted(r) for r in rows], transfer_table(records), figures, title=title,
-                          tile=tile, max_classes=max_classes, sections=sections)
+    page = html_page.page(records, [formatted(r) for r in rows], transfer_table(records), figures,
+                          title=title, tile=tile, max_classes=max_classes, sections=sections)
     write_atomic(out / "index.html", page.encode())
     write_atomic(out / "summary.md", markdown(records, rows, title, sections).encode())
     write_atomic(out / "summary.csv", csv_text(rows, [key for key, _ in SUMMARY_COLUMNS]).encode())

@@ -15,9 +15,11 @@ from .tables import DISPLAY_COLUMNS, NOTES, fmt_confidence
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px 32px; color: #222; }
-h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; }
+h1 { font-size: 22px; margin-bottom: 4px; } \
+h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 8px 0; } th, td { border: 1px solid #ccc; padding: 3px 7px; }
-th { background: #f3f3f3; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f3f3; font-weight: 600; } \
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: #666; font-size: 12px; } figure { margin: 12px 0; } figure img { max-width: 100%; }
 table.grid td { text-align: center; vertical-align: top; padding: 4px; }
 table.grid img { image-rendering: pixelated; display: block; margin: 0 auto; border: 1px solid #eee; }
@@ -36,8 +38,9 @@ window.addEventListener("load", function () {
 });
 """
 
-NUMERIC = {"evaluations", "wall_seconds", "reached_0.99", "reached_0.9999", "median_confidence", "min_confidence",
-           "evals_to_0.99", "evals_to_0.9999", "mean_naturalness", "mean_confidence", "top1_rate"}
+NUMERIC = {"evaluations", "wall_seconds", "reached_0.99", "reached_0.9999", "median_confidence",
+           "min_confidence", "evals_to_0.99", "evals_to_0.9999", "mean_naturalness", "mean_confidence",
+           "top1_rate"}
 
 
 def data_uri(png: bytes) -> str:
@@ -93,9 +96,11 @@ def _grids(records: list[RunRecord], tile: int, max_classes: int) -> str:
                     continue
                 tone = "hi" if elite.confidence >= 0.9999 else ("" if elite.confidence >= 0.99 else "lo")
                 natural = "" if elite.naturalness is None else f"<br>nat. {elite.naturalness:.3g}"
-                cells.append(f'<td><img src="{data_uri(thumbnail(elite.image, tile))}" width={tile} height={tile} '
+                cells.append(f'<td><img src="{data_uri(thumbnail(elite.image, tile))}" '
+                             f'width={tile} height={tile} '
                              f'alt="{html.escape(name)}"><div class="cap">{html.escape(name)}<br>'
-                             f'<span class="{tone}">{fmt_confidence(elite.confidence)}</span>{natural}</div></td>')
+                             f'<span class="{tone}">{fmt_confidence(elite.confidence)}</span>'
+                             f'{natural}</div></td>')
             rows.append("<tr>" + "".join(cells) + "</tr>")
         note = ""
         if len(classes) > len(shown):
@@ -113,23 +118,26 @@ def page(records: list[RunRecord], rows: list[dict], transfer: tuple, figures: d
          title: str, tile: int = 96, max_classes: int = 100, sections=()) -> str:
     runs = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.method)} on {html.escape(r.model)}, "
                    f"{len(r.target_names)} targets, seed {html.escape(str(r.config.get('seed', '?')))}"
-                   + (f"; evaluations = {html.escape(r.units['evaluations'])}" if "evaluations" in r.units else "")
+                   + (f"; evaluations = {html.escape(r.units['evaluations'])}"
+                      if "evaluations" in r.units else "")
                    + f" <span class=muted>({html.escape(str(r.path))})</span></li>" for r in records)
     transfer_html = ""
     transfer_rows, transfer_columns = transfer
     if transfer_rows:
         transfer_html = ("<h2>Transfer: do the fooling images fool other models?</h2>"
-                         "<p class=muted>From each run's transfer.json (<code>evodream transfer</code>): the elites "
-                         "scored by other classifiers and under small shifts, zooms and flips. Each cell: how "
-                         "many elites the model still labels as their target with ≥ 99% confidence, and the "
-                         "median target confidence.</p>" + _table(transfer_rows, transfer_columns))
+                         "<p class=muted>From each run's transfer.json (<code>evodream transfer</code>): "
+                         "the elites scored by other classifiers and under small shifts, zooms and flips. "
+                         "Each cell: how many elites the model still labels as their target with ≥ 99% "
+                         "confidence, and the median target confidence.</p>"
+                         + _table(transfer_rows, transfer_columns))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style><script>{CHECK_SCRIPT}</script></head>
 <body>
 <div id="broken">Some images on this page failed to load.</div>
 <h1>{html.escape(title)}</h1>
-<p class=muted>Generated {time.strftime("%Y-%m-%d %H:%M")} by <code>evodream report</code> from the run folders'
+<p class=muted>Generated {time.strftime("%Y-%m-%d %H:%M")} by <code>evodream report</code> \
+from the run folders'
 own files; nothing on this page is typed by hand.</p>
 <ul>{runs}</ul>
 {"".join(f"<h2>{html.escape(heading)}</h2>{_table(table, columns)}<p class=muted>{html.escape(note)}</p>"
@@ -143,7 +151,8 @@ own files; nothing on this page is typed by hand.</p>
 {_figure(figures.get("reached"), "Share of targets at ≥ 99% (solid) and ≥ 99.99% (dashed)", "no metrics")}
 <h2>Naturalness against confidence</h2>
 {_figure(figures.get("naturalness"), "One point per elite",
-         "No elite in these runs records a naturalness score (runs made before the naturalness prior existed).")}
+         "No elite in these runs records a naturalness score "
+         "(runs made before the naturalness prior existed).")}
 {transfer_html}
 <h2>Elites per class</h2>
 {_grids(records, tile, max_classes)}

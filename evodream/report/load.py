@@ -100,8 +100,8 @@ def _read_metrics(run: RunFolder) -> dict:
     needed = ("evaluations", "wall_seconds", "best", "median", "min")
     missing = [k for k in needed if k not in rows[0]]
     if missing:
-        raise EvodreamError(f"{run.path / METRICS} lacks column(s) {', '.join(missing)}: it is not an evodream "
-                            "metrics file")
+        raise EvodreamError(f"{run.path / METRICS} lacks column(s) {', '.join(missing)}: "
+                            "it is not an evodream metrics file")
     return {key: np.array([row[key] for row in rows], dtype=np.float64) for key in rows[0]}
 
 
@@ -135,9 +135,11 @@ def _read_reach(run: RunFolder, metrics: dict, targets: int) -> Reach:
         first = {t: [None if v is None else int(v) for v in data["first_evaluation"][threshold_key(t)]]
                  for t in THRESHOLDS}
     except (KeyError, TypeError, ValueError):
-        raise EvodreamError(f"{path} is corrupt: delete it and the report falls back to metrics.csv") from None
+        raise EvodreamError(f"{path} is corrupt: "
+                            "delete it and the report falls back to metrics.csv") from None
     if any(len(v) != targets for v in first.values()):
-        raise EvodreamError(f"{path} lists a different number of targets than the manifest: the run is corrupt")
+        raise EvodreamError(f"{path} lists a different number of targets than the manifest: "
+                            "the run is corrupt")
     return Reach(first, REACHED)
 
 
@@ -150,13 +152,16 @@ def _read_elites(run: RunFolder) -> list[Elite]:
     for path in sorted((run.path / "elites").glob("*.json")):
         record = read_json(path, "elite")
         try:
-            index, name, confidence = int(record["class_index"]), str(record["class_name"]), float(record["confidence"])
+            index, name, confidence = (int(record["class_index"]), str(record["class_name"]),
+                                       float(record["confidence"]))
         except (KeyError, TypeError, ValueError):
-            raise EvodreamError(f"{path} lacks class_index / class_name / confidence: the run is corrupt") from None
+            raise EvodreamError(f"{path} lacks class_index / class_name / confidence: "
+                                "the run is corrupt") from None
         png = path.with_suffix(".png")
         found = record.get("found_at_evaluation")
         elites.append(Elite(index, name, confidence, _number(record.get("naturalness")),
-                            int(found) if _number(found) is not None else None, png if png.exists() else None))
+                            int(found) if _number(found) is not None else None,
+                            png if png.exists() else None))
     return elites
 
 
@@ -208,6 +213,7 @@ def dumps(records: list[RunRecord]) -> str:
                 "wall_seconds": record.wall_seconds, "last_metrics": record.last,
                 "reach": {"source": record.reach.source,
                           **{threshold_key(t): v for t, v in record.reach.first.items()}},
-                "elites": [{"class_index": e.class_index, "class_name": e.class_name, "confidence": e.confidence,
-                            "naturalness": e.naturalness, "found_at_evaluation": e.found_at} for e in record.elites]}
+                "elites": [{"class_index": e.class_index, "class_name": e.class_name,
+                            "confidence": e.confidence, "naturalness": e.naturalness,
+                            "found_at_evaluation": e.found_at} for e in record.elites]}
     return json.dumps([encode(r) for r in records], indent=1)

@@ -81,7 +81,8 @@ def reached_curves(records: list[RunRecord]) -> bytes:
         n = len(record.target_names)
         for key, style in (("reached_0.99", "-"), ("reached_0.9999", "--")):
             if key in record.metrics:
-                ax.step(x, record.metrics[key] / n, where="post", color=colour, linestyle=style, linewidth=1.4,
+                ax.step(x, record.metrics[key] / n, where="post", color=colour, linestyle=style,
+                        linewidth=1.4,
                         label=f"{record.name} — {'≥ 99%' if key.endswith('0.99') else '≥ 99.99%'}")
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)

@@ -27,12 +27,12 @@ DISPLAY_COLUMNS = [
     ("evals_to_0.99", "evals to 99%: median (never)"), ("evals_to_0.9999", "evals to 99.99%: median (never)"),
     ("mean_naturalness", "mean naturalness"), ("status", "stopped by"),
 ]
-NOTES = ("Confidences: the final elites' target probabilities (metrics.csv, last row). Evals to 99%: the median "
-         "over all targets of the evaluation count at which each first held 99% (a target that never did counts as "
-         "infinitely late, so the median reads 'not reached' unless at least half got there), from the run's "
-         "per-class reached.json; * marks runs without one, where the counts come from metrics.csv's reached "
-         "columns (exact while no class drops back below the threshold). Mean naturalness: over the elites "
-         "that record one.")
+NOTES = ("Confidences: the final elites' target probabilities (metrics.csv, last row). Evals to 99%: the "
+         "median over all targets of the evaluation count at which each first held 99% (a target that never "
+         "did counts as infinitely late, so the median reads 'not reached' unless at least half got there), "
+         "from the run's per-class reached.json; * marks runs without one, where the counts come from "
+         "metrics.csv's reached columns (exact while no class drops back below the threshold). Mean "
+         "naturalness: over the elites that record one.")
 
 
 def median_reach(times: list) -> float:

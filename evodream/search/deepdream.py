@@ -30,7 +30,8 @@ from .ascent import model_centre_and_scale
 MIN_OCTAVE_SIZE = 16  # smaller images carry too few pixels for a convolutional network to see anything
 
 # Layers that dream well, per model; other models get a convolution about 60% of the way in.
-DEFAULT_LAYERS = {"efficientnet-lite0": "_blocks.9", "lenet-mnist": "features.2", "lenet-mnist-b": "features.2"}
+DEFAULT_LAYERS = {"efficientnet-lite0": "_blocks.9", "lenet-mnist": "features.2",
+                  "lenet-mnist-b": "features.2"}
 
 
 @dataclass
@@ -54,7 +55,8 @@ def find_layer(module: torch.nn.Module, name: str) -> torch.nn.Module:
     layers = dict(module.named_modules())
     if not name or name not in layers:
         hint = difflib.get_close_matches(name, [n for n in layers if n], n=3)
-        raise EvodreamError(f"unknown layer {name!r}" + (f": did you mean {', '.join(map(repr, hint))}?" if hint else "")
+        raise EvodreamError(f"unknown layer {name!r}"
+                            + (f": did you mean {', '.join(map(repr, hint))}?" if hint else "")
                             + " List the model's layers with `evodream dream --list-layers`")
     return layers[name]
 
@@ -64,7 +66,8 @@ def default_layer(classifier) -> str:
         return DEFAULT_LAYERS[classifier.name]
     # Shortcut projections (ResNet's downsample) only add a block's input back: they dream poorly.
     convs = [n for n, m in classifier.module.named_modules()
-             if isinstance(m, torch.nn.Conv2d) and not any(k in n for k in ("downsample", "shortcut", "skip"))]
+             if isinstance(m, torch.nn.Conv2d)
+             and not any(k in n for k in ("downsample", "shortcut", "skip"))]
     if not convs:
         raise EvodreamError(f"{classifier.name} has no convolution to dream with: name one with --layer "
                             "(see --list-layers) or dream a class with --target")
@@ -98,7 +101,8 @@ def layer_shapes(classifier) -> list[tuple[str, str, tuple | None]]:
     finally:
         for hook in hooks:
             hook.remove()
-    return [(name, type(m).__name__, shapes.get(name)) for name, m in classifier.module.named_modules() if name]
+    return [(name, type(m).__name__, shapes.get(name))
+            for name, m in classifier.module.named_modules() if name]
 
 
 class LayerObjective:
@@ -203,8 +207,8 @@ def zoom_in(image: torch.Tensor, amount: float) -> torch.Tensor:
     size = image.shape[-1]
     keep = max(2, int(round(size * (1 - amount))))
     start = (size - keep) // 2
-    return F.interpolate(image[..., start:start + keep, start:start + keep], size=(size, size), mode="bilinear",
-                         align_corners=False)
+    return F.interpolate(image[..., start:start + keep, start:start + keep], size=(size, size),
+                         mode="bilinear", align_corners=False)
 
 
 def dream_sequence(image: torch.Tensor, objective, settings: DreamSettings, rng: np.random.Generator, *,

@@ -146,8 +146,9 @@ class RayExecutor:
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
                 raise EvodreamError(f"cannot reach a Ray cluster at {address!r} ({first}): start one with "
-                                    "`ray start --head`, or use --ray local for a one-machine Ray (if Ray logged "
-                                    "InvalidAuthToken, set RAY_AUTH_MODE=token: see the README)") from None
+                                    "`ray start --head`, or use --ray local for a one-machine Ray "
+                                    "(if Ray logged InvalidAuthToken, set RAY_AUTH_MODE=token: "
+                                    "see the README)") from None
             self._owns = True
         cpus = ray.cluster_resources().get("CPU", 1)
         self.capacity = capacity or max(1, int(cpus // max(1, threads)))
@@ -166,9 +167,10 @@ class RayExecutor:
     def start(self, spec: dict) -> None:
         config = spec["config"]
         gpus = 1 if str(config.get("device", "cpu")).startswith("cuda") else 0
-        # No Ray-side retries: the sweep retries itself, so attempts are counted and logged alike on both executors.
-        task = self._task.options(num_cpus=config.get("threads") or self.threads, num_gpus=gpus, max_retries=0,
-                                  name=f"evodream-sweep:{spec['name']}")
+        # No Ray-side retries: the sweep retries itself, so attempts are counted and logged alike on
+        # both executors.
+        task = self._task.options(num_cpus=config.get("threads") or self.threads, num_gpus=gpus,
+                                  max_retries=0, name=f"evodream-sweep:{spec['name']}")
         self._refs[task.remote(spec, self.argv)] = spec["name"]
 
     def wait(self, timeout: float) -> list[tuple[str, dict]]:

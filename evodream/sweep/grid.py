@@ -87,7 +87,8 @@ def _algorithms() -> tuple:
 def _unknown_key(key: str, known, where: str) -> EvodreamError:
     hint = difflib.get_close_matches(key, sorted(known), n=1)
     return EvodreamError(f"unknown key {key!r} in {where} of the sweep file"
-                         + (f": did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(sorted(known))}"))
+                         + (f": did you mean {hint[0]!r}?" if hint
+                            else f"; known keys: {', '.join(sorted(known))}"))
 
 
 def _table(data: dict, name: str) -> dict:
@@ -170,7 +171,8 @@ def expand(data: dict) -> Grid:
         grid["algorithm"] = settings.pop("algorithm")
 
     axes = {}
-    order = [a for a in LEADING_AXES if a in grid] + [a for a in grid if a not in LEADING_AXES and a != "seed"]
+    order = ([a for a in LEADING_AXES if a in grid]
+             + [a for a in grid if a not in LEADING_AXES and a != "seed"])
     order += ["seed"] if "seed" in grid else []
     for axis in order:
         values = grid[axis] if isinstance(grid[axis], list) else [grid[axis]]
@@ -184,7 +186,8 @@ def expand(data: dict) -> Grid:
         if algorithm not in _algorithms():
             hint = difflib.get_close_matches(str(algorithm), _algorithms(), n=1)
             raise EvodreamError(f"unknown algorithm {algorithm!r} in the sweep file: choose from "
-                                f"{', '.join(_algorithms())}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+                                f"{', '.join(_algorithms())}"
+                                + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     excludes = _excludes(data.get("exclude", []), axes)
 
     jobs, seen = [], {}
@@ -207,8 +210,8 @@ def expand(data: dict) -> Grid:
 
             name = name[:100] + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
         if any(j.name == name for j in jobs):
-            raise EvodreamError(f"two jobs of the sweep would share the folder name {name!r}: make their axis "
-                                "values differ in letters or digits, not only punctuation")
+            raise EvodreamError(f"two jobs of the sweep would share the folder name {name!r}: "
+                                "make their axis values differ in letters or digits, not only punctuation")
         seen[identity] = name
         jobs.append(Job(name or "job", kind, axes_shown, config))
     if not jobs:
@@ -259,7 +262,8 @@ def _evolve_config(settings: dict, only: dict, axes: dict) -> dict:
     from ..config import EvolveConfig, from_mapping, validate
 
     keys = _evolve_fields()
-    values = _nulls({**{k: v for k, v in settings.items() if k in keys}, **only["evolve"], **axes}, EvolveConfig)
+    values = _nulls({**{k: v for k, v in settings.items() if k in keys}, **only["evolve"], **axes},
+                    EvolveConfig)
     if "priors" in values:
         values["priors"] = normalise("priors", values["priors"])
     config = from_mapping(values, base=EvolveConfig(), source="sweep")

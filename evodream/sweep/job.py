@@ -114,6 +114,6 @@ def ray_main(spec: dict, argv: list | None) -> dict:
     sweep = Path(spec["folder"]).parent.parent
     if not (sweep / SWEEP_FILE).exists():
         return {"ok": False, "traceback": None, "host": socket.gethostname(),
-                "error": f"{sweep} is not visible on Ray node {socket.gethostname()}: put the sweep's --out on a "
-                         "filesystem every node mounts at the same path"}
+                "error": f"{sweep} is not visible on Ray node {socket.gethostname()}: "
+                         "put the sweep's --out on a filesystem every node mounts at the same path"}
     return run_guarded(spec, argv)  # the job's config sets torch's thread count, as in a local worker

@@ -63,7 +63,8 @@ class _Log:
 def _identity(job: dict) -> dict:
     from ..runs import EXECUTION_KEYS
 
-    return {"kind": job["kind"], "config": {k: v for k, v in job["config"].items() if k not in EXECUTION_KEYS}}
+    return {"kind": job["kind"],
+            "config": {k: v for k, v in job["config"].items() if k not in EXECUTION_KEYS}}
 
 
 def _prepare(out: Path, grid: Grid, threads: int) -> tuple[list, bool]:
@@ -82,13 +83,14 @@ def _prepare(out: Path, grid: Grid, threads: int) -> tuple[list, bool]:
     known = {j["name"]: j for j in (earlier or {}).get("jobs", [])}
     missing = sorted(set(known) - {j["name"] for j in wanted})
     if missing:
-        raise EvodreamError(f"{out} holds a sweep of another grid (its job {missing[0]!r} is not in this one): "
+        raise EvodreamError(f"{out} holds a sweep of another grid "
+                            f"(its job {missing[0]!r} is not in this one): "
                             "give a new --out, or run that sweep's own file")
     for job in wanted:
         old = known.get(job["name"])
         if old is not None and _identity(old) != _identity(job):
-            raise EvodreamError(f"{out} holds a sweep whose job {job['name']!r} has other settings: give a new "
-                                "--out, or run that sweep's own file")
+            raise EvodreamError(f"{out} holds a sweep whose job {job['name']!r} has other settings: "
+                                "give a new --out, or run that sweep's own file")
         if old is not None:  # keep the threads the run was made with: a resume cannot change them
             job["config"]["threads"] = old["config"].get("threads", job["config"]["threads"])
         records.append({**job, "folder": f"{RUNS}/{job['name']}", "status": "pending", "attempts": 0,
@@ -132,7 +134,8 @@ def sweep(grid: str | Path | dict | Grid, out: str | Path, *, jobs: int | None =
         except OSError as exc:
             raise EvodreamError(f"cannot create {out / RUNS}: {exc.strerror}; choose another --out") from None
         if again:
-            state["created"] = read_json(out / SWEEP_FILE, "sweep's manifest").get("created", state["created"])
+            state["created"] = read_json(out / SWEEP_FILE, "sweep's manifest").get(
+                "created", state["created"])
         bar = tqdm(total=len(records), unit="job", desc="sweep", disable=not progress, dynamic_ncols=True)
         _run(executor, records, out, retries, state, _Log(out / LOG), bar, progress, again)
     except KeyboardInterrupt:
@@ -162,7 +165,8 @@ def sweep(grid: str | Path | dict | Grid, out: str | Path, *, jobs: int | None =
 def _save(out: Path, state: dict) -> None:
     records = state["jobs"]
     state["updated"] = _stamp()
-    state["counts"] = {s: sum(r["status"] == s for r in records) for s in ("done", "running", "pending", "failed")}
+    state["counts"] = {s: sum(r["status"] == s for r in records)
+                       for s in ("done", "running", "pending", "failed")}
     write_json(out / SWEEP_FILE, state)
 
 
@@ -174,8 +178,8 @@ def _run(executor, records: list, out: Path, retries: int, state: dict, log: _Lo
     for record in records:  # finished earlier (or by hand): nothing to run
         if (out / record["folder"] / SUMMARY).exists():
             summary = read_json(out / record["folder"] / SUMMARY, "run's summary")
-            record.update(status="done", reused=True, **{k: summary.get(k) for k in ("stop_reason", "evaluations",
-                                                                                       "wall_seconds")})
+            record.update(status="done", reused=True,
+                          **{k: summary.get(k) for k in ("stop_reason", "evaluations", "wall_seconds")})
     pending = deque(r for r in records if r["status"] == "pending")
     _save(out, state)
     log(f"== sweep {'resumed' if again else 'started'}: {len(records)} jobs, {len(records) - len(pending)} "
@@ -186,7 +190,8 @@ def _run(executor, records: list, out: Path, retries: int, state: dict, log: _Lo
     bar.update(len(records) - len(pending))
 
     def show():
-        bar.set_postfix_str(f"done {sum(r['status'] == 'done' for r in records)}, running {len(executor.running())}, "
+        bar.set_postfix_str(f"done {sum(r['status'] == 'done' for r in records)}, "
+                            f"running {len(executor.running())}, "
                             f"failed {sum(r['status'] == 'failed' for r in records)}")
 
     show()
@@ -207,8 +212,9 @@ def _run(executor, records: list, out: Path, retries: int, state: dict, log: _Lo
             if outcome["ok"]:
                 record.update(status="done", reused=bool(outcome.get("reused")), finished=_stamp(),
                               **{k: outcome.get(k) for k in ("stop_reason", "evaluations", "wall_seconds")})
-                log(f"done {name}{where}: {outcome.get('evaluations')} evaluations in {outcome.get('wall_seconds')} s, "
-                    f"stopped by {outcome.get('stop_reason')}" + (" (finished earlier)" if outcome.get("reused") else ""))
+                log(f"done {name}{where}: {outcome.get('evaluations')} evaluations in "
+                    f"{outcome.get('wall_seconds')} s, stopped by {outcome.get('stop_reason')}"
+                    + (" (finished earlier)" if outcome.get("reused") else ""))
                 bar.update(1)
             else:
                 record["errors"].append(outcome["error"])

@@ -16,10 +16,10 @@ from ..report.tables import csv_text, fmt_confidence, fmt_count, markdown_table
 from ..runs import write_atomic
 from .grid import Grid, value_label
 
-NOTE = ("One row per cell of the grid, pooling its seeds (jobs: finished of all, and failed). ≥ 99%: targets at 99% "
-        "or more, mean over the cell's runs. Confidences: median over runs of each run's median (min: the lowest "
-        "of any run). Evals to 99%: median over runs of each run's median reach count. Evaluations, wall time, "
-        "naturalness: means over runs. The per-run table below has every run.")
+NOTE = ("One row per cell of the grid, pooling its seeds (jobs: finished of all, and failed). ≥ 99%: "
+        "targets at 99% or more, mean over the cell's runs. Confidences: median over runs of each run's "
+        "median (min: the lowest of any run). Evals to 99%: median over runs of each run's median reach "
+        "count. Evaluations, wall time, naturalness: means over runs. The per-run table below has every run.")
 
 
 def group_axes(grid: Grid) -> list[str]:
@@ -47,7 +47,8 @@ def group_rows(grid: Grid, records: list, run_rows: dict) -> list[dict]:
     for key, members in cells.items():
         runs = [run_rows[r["name"]] for r in members if r["name"] in run_rows]
         row = dict(zip(axes, key))
-        row.update(jobs=len(members), finished=len(runs), failed=sum(r["status"] == "failed" for r in members),
+        row.update(jobs=len(members), finished=len(runs),
+                   failed=sum(r["status"] == "failed" for r in members),
                    targets=max((r["targets"] for r in runs), default=0))
         for t in THRESHOLDS:
             k = threshold_key(t)
@@ -67,7 +68,8 @@ def columns(grid: Grid) -> list[tuple]:
         ("jobs", "jobs"), ("reached_0.99", "≥ 99%"), ("reached_0.9999", "≥ 99.99%"),
         ("median_confidence", "median conf."), ("min_confidence", "min conf."),
         ("evals_to_0.99", "evals to 99%"), ("evals_to_0.9999", "evals to 99.99%"),
-        ("evaluations", "evaluations"), ("wall_seconds", "wall time"), ("mean_naturalness", "mean naturalness")]
+        ("evaluations", "evaluations"), ("wall_seconds", "wall time"),
+        ("mean_naturalness", "mean naturalness")]
 
 
 def formatted(row: dict, grid: Grid) -> dict:
@@ -98,6 +100,8 @@ def markdown(grid: Grid, rows: list[dict]) -> str:
 def write_groups(folder: Path, grid: Grid, rows: list[dict]) -> None:
     """groups.csv (raw numbers) and groups.md beside the report."""
     keys = group_axes(grid) + ["jobs", "finished", "failed", "targets"] + [
-        k for k in rows[0] if k not in group_axes(grid) and k not in ("jobs", "finished", "failed", "targets")]
+        k for k in rows[0]
+        if k not in group_axes(grid) and k not in ("jobs", "finished", "failed", "targets")]
     write_atomic(folder / "groups.csv", csv_text(rows, keys).encode())
-    write_atomic(folder / "groups.md", (f"# {grid.title}: by grid cell\n\n{markdown(grid, rows)}\n\n{NOTE}\n").encode())
+    write_atomic(folder / "groups.md",
+                 (f"# {grid.title}: by grid cell\n\n{markdown(grid, rows)}\n\n{NOTE}\n").encode())

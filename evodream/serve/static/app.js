@@ -284,6 +284,10 @@ async function refreshQueue() {
 
 function drawRuns(runs) {
   $("#runs-empty").hidden = runs.length > 0;
+  const body = $("#runs-table tbody");
+  const key = JSON.stringify(runs);
+  if (body.dataset.key === key) return; // unchanged: keep the rows (and whatever the reader points at)
+  body.dataset.key = key;
   $("#runs-table tbody").replaceChildren(...runs.map((run) => {
     const tr = document.createElement("tr");
     tr.dataset.run = run.id;

@@ -12,6 +12,7 @@ every run folder is valid (manifest, metrics rows 1..n without gaps, checkpoint 
 metrics, finished runs with one elite per target, a few stopped ones resumed to a finish).
 Prints the figures; exit 1 when a check fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,12 @@ class Client:
 
     def call(self, method: str, path: str, body=None, timeout: float = 30) -> tuple[int, dict]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"} if data else {})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data else {},
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read() or b"{}")
@@ -114,8 +119,10 @@ def check_folders(runs: Path, resume_some: int) -> tuple[int, list[str]]:
             if (path / "summary.json").exists():
                 elites = list((path / "elites").glob("*.png"))
                 if len(elites) != len(manifest["targets"]):
-                    problems.append(f"{path.name}: finished with {len(elites)} elites for "
-                                    f"{len(manifest['targets'])} targets")
+                    problems.append(
+                        f"{path.name}: finished with {len(elites)} elites for "
+                        f"{len(manifest['targets'])} targets"
+                    )
             elif manifest["kind"] == "evolve" and resumed < resume_some and checkpoint is not None:
                 done = checkpoint["search"]["evaluations"]
                 result = resume(path, {"max_evals": done + 200, "goal": None}, progress=False)
@@ -132,7 +139,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--every", type=float, default=3.0, help="seconds between actions (default 3)")
-    parser.add_argument("--sample", type=float, default=30.0, help="seconds between measurements (default 30)")
+    parser.add_argument(
+        "--sample", type=float, default=30.0, help="seconds between measurements (default 30)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-running", type=int, default=2)
     parser.add_argument("--runs", type=Path, help="runs folder to create (default runs/serve-soak-<time>)")
@@ -144,9 +153,25 @@ def main() -> int:
     rng = random.Random(args.seed)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    server = subprocess.Popen([sys.executable, "-m", "evodream.cli", "serve", "--runs", str(runs), "--host",
-                               "127.0.0.1", "--port", str(port), "--max-running", str(args.max_running),
-                               "--max-queued", "4"], env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evodream.cli",
+            "serve",
+            "--runs",
+            str(runs),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--max-running",
+            str(args.max_running),
+            "--max-queued",
+            "4",
+        ],
+        env=env,
+    )
     client = Client(f"http://127.0.0.1:{port}")
     for _ in range(200):
         try:
@@ -155,7 +180,10 @@ def main() -> int:
         except OSError:
             time.sleep(0.3)
     before = descendants(server.pid)
-    print(f"serving {runs} on 127.0.0.1:{port} (server pid {server.pid}); child processes at start: {len(before)}")
+    print(
+        f"serving {runs} on 127.0.0.1:{port} (server pid {server.pid}); "
+        f"child processes at start: {len(before)}"
+    )
     counts = {k: 0 for k in ("started", "queued", "refused (queue full)", "stopped", "resumed", "streams")}
     errors, samples, seen = [], [], set()
     started = time.time()
@@ -163,10 +191,15 @@ def main() -> int:
     next_sample = started
     while time.time() < deadline:
         if time.time() >= next_sample:
-            samples.append((time.time() - started, rss_mib(server.pid), fds(server.pid),
-                            len(descendants(server.pid))))
-            print(f"  t={samples[-1][0]:6.0f} s  server RSS {samples[-1][1]:7.1f} MiB  fds {samples[-1][2]:3d}  "
-                  f"child processes {samples[-1][3]}", flush=True)
+            samples.append(
+                (time.time() - started, rss_mib(server.pid), fds(server.pid), len(descendants(server.pid)))
+            )
+            print(
+                f"  t={samples[-1][0]:6.0f} s  server RSS {samples[-1][1]:7.1f} MiB  "
+                f"fds {samples[-1][2]:3d}  "
+                f"child processes {samples[-1][3]}",
+                flush=True,
+            )
             next_sample += args.sample
         status, listing = client.call("GET", "/api/runs")
         runs_now = listing.get("runs", [])
@@ -175,10 +208,14 @@ def main() -> int:
         stopped = [r["id"] for r in runs_now if r.get("resumable")]
         action = rng.choices(["start", "stop", "resume", "stream"], weights=[4, 3, 2, 1])[0]
         if action == "start" or (action == "stop" and not active) or (action == "resume" and not stopped):
-            body = {"model": "lenet-mnist", "targets": rng.sample([str(d) for d in range(10)], rng.randint(1, 3)),
-                    "method": rng.choice(["map-elites-cppn", "map-elites-direct", "ga-cppn", "ascent"]),
-                    "budget": rng.choice([500, 5_000, 50_000, 200_000]), "seed": rng.randint(0, 99),
-                    "goal": rng.choice([None, 0.9999])}
+            body = {
+                "model": "lenet-mnist",
+                "targets": rng.sample([str(d) for d in range(10)], rng.randint(1, 3)),
+                "method": rng.choice(["map-elites-cppn", "map-elites-direct", "ga-cppn", "ascent"]),
+                "budget": rng.choice([500, 5_000, 50_000, 200_000]),
+                "seed": rng.randint(0, 99),
+                "goal": rng.choice([None, 0.9999]),
+            }
             status, reply = client.call("POST", "/api/runs", body)
             if status == 202:
                 counts["started"] += 1
@@ -212,13 +249,18 @@ def main() -> int:
     time.sleep(2)
     left = [pid for pid in set(during) | set(before) if Path(f"/proc/{pid}").exists()]
     print(f"\nactions over {args.minutes:g} min: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    print(f"server exit code {code}; child processes at start {len(before)}, after stopping all runs "
-          f"{len(during)} (multiprocessing's resource tracker), left after the server ended: {len(left)}")
+    print(
+        f"server exit code {code}; child processes at start {len(before)}, after stopping all runs "
+        f"{len(during)} (multiprocessing's resource tracker), left after the server ended: {len(left)}"
+    )
     rss = [s[1] for s in samples]
     half = max(1, len(rss) // 4)
-    print(f"server RSS MiB: start {rss[0]:.1f}, max {max(rss):.1f}, end {rss[-1]:.1f}; median of the first quarter "
-          f"{statistics.median(rss[:half]):.1f}, of the last quarter {statistics.median(rss[-half:]):.1f}; "
-          f"fds start {samples[0][2]}, end {samples[-1][2]}")
+    print(
+        f"server RSS MiB: start {rss[0]:.1f}, max {max(rss):.1f}, end {rss[-1]:.1f}; "
+        "median of the first quarter "
+        f"{statistics.median(rss[:half]):.1f}, of the last quarter {statistics.median(rss[-half:]):.1f}; "
+        f"fds start {samples[0][2]}, end {samples[-1][2]}"
+    )
     checked, problems = check_folders(runs, resume_some=3)
     print(f"run folders checked: {checked} (runs seen by the server: {len(seen)}); problems: {len(problems)}")
     for problem in problems + errors + [f"failed run {r['id']}: {r['message']}" for r in failed]:

@@ -1,8 +1,8 @@
 """`evodream serve` over HTTP (Starlette's TestClient): every error case, and real runs in workers."""
+
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -24,15 +24,28 @@ from evodream.serve import folders  # noqa: E402
 def runs(tmp_path_factory):
     """A runs root holding a finished evolve run, an ascend run, a DeepDream run and a nested run."""
     root = tmp_path_factory.mktemp("runs")
-    evolve(EvolveConfig(model="lenet-mnist", target="3,7", max_evals=300, goal=None, threads=1), root / "evo",
-           progress=False)
-    ascend(AscendConfig(model="lenet-mnist", target="1", steps=3, goal=None, threads=1), root / "asc", progress=False)
-    evolve(EvolveConfig(model="lenet-mnist", target="5", max_evals=100, goal=None, threads=1),
-           root / "cmp" / "runs" / "inner", progress=False)
+    evolve(
+        EvolveConfig(model="lenet-mnist", target="3,7", max_evals=300, goal=None, threads=1),
+        root / "evo",
+        progress=False,
+    )
+    ascend(
+        AscendConfig(model="lenet-mnist", target="1", steps=3, goal=None, threads=1),
+        root / "asc",
+        progress=False,
+    )
+    evolve(
+        EvolveConfig(model="lenet-mnist", target="5", max_evals=100, goal=None, threads=1),
+        root / "cmp" / "runs" / "inner",
+        progress=False,
+    )
     from evodream.dream import DreamConfig, deep_dream
 
-    deep_dream(DreamConfig(model="lenet-mnist", size=28, octaves=1, steps=1, jitter=1, zoom_frames=2, threads=1),
-               root / "dream", progress=False)
+    deep_dream(
+        DreamConfig(model="lenet-mnist", size=28, octaves=1, steps=1, jitter=1, zoom_frames=2, threads=1),
+        root / "dream",
+        progress=False,
+    )
     (root / "outside").mkdir()  # a sibling of nothing: the target of symlinks that must not be followed
     return root
 
@@ -94,7 +107,9 @@ def test_a_finished_run_is_shown_read_only(client, runs):
     assert report.status_code == 200 and "<table" in report.text and "evodream: evo" in report.text
     events = client.get("/api/events/evo").text  # a finished run: one update with the whole curve, then end
     update = json.loads(events.split("data: ", 1)[1].split("\n", 1)[0])
-    assert update["state"] == "finished" and len(update["points"]) == 30 and events.rstrip().endswith("data: {}")
+    assert (
+        update["state"] == "finished" and len(update["points"]) == 30 and events.rstrip().endswith("data: {}")
+    )
     assert {p: p.stat().st_mtime_ns for p in (runs / "evo").rglob("*")} == before  # nothing written
     assert client.get("/api/run/cmp/runs/inner").json()["state"] == "finished"
 
@@ -115,9 +130,19 @@ def test_serves_only_images_inside_run_folders(client, runs):
         link.symlink_to(secret)
     if not (runs / "linked").exists():
         (runs / "linked").symlink_to(runs / "evo")
-    for path in ["../outside/secret.png", "elites/../../outside/secret.png", "/etc/passwd", "manifest.json",
-                 "checkpoint.json", "elites/link.png", "elites/nope.png", "", "elites//x.png", "..",
-                 "elites/0003-3.json"]:
+    for path in [
+        "../outside/secret.png",
+        "elites/../../outside/secret.png",
+        "/etc/passwd",
+        "manifest.json",
+        "checkpoint.json",
+        "elites/link.png",
+        "elites/nope.png",
+        "",
+        "elites//x.png",
+        "..",
+        "elites/0003-3.json",
+    ]:
         assert error_of(client.get("/api/file/evo", params={"path": path}), 404)
     for run_id in ["..", "../outside", "nope", "outside", "linked", "evo/elites", ".hidden", "a/b/c/d/e"]:
         for route in ("run", "events", "metrics", "report", "file"):
@@ -138,7 +163,7 @@ BAD_STARTS = {
     "unknown method": ({"method": "nsga3", "targets": ["3"]}, 400, "unknown method"),
     "budget zero": ({"targets": ["3"], "budget": 0}, 400, "budget must be from 1"),
     "budget negative": ({"targets": ["3"], "budget": -5}, 400, "budget must be from 1"),
-    "budget absurd": ({"targets": ["3"], "budget": 10 ** 12}, 400, "budget must be from 1"),
+    "budget absurd": ({"targets": ["3"], "budget": 10**12}, 400, "budget must be from 1"),
     "budget words": ({"targets": ["3"], "budget": "lots"}, 400, "budget must be a whole number"),
     "budget float": ({"targets": ["3"], "budget": 1.5}, 400, "budget must be a whole number"),
     "budget bool": ({"targets": ["3"], "budget": True}, 400, "budget must be a whole number"),
@@ -163,14 +188,22 @@ def test_bad_start_requests_are_refused_and_write_nothing(client, runs, case):
 
 def test_malformed_requests(client, runs):
     before = files_under(runs)
-    assert "JSON" in error_of(client.post("/api/runs", content=b"targets=3",
-                                          headers={"content-type": "application/x-www-form-urlencoded"}), 415)
-    assert "JSON" in error_of(client.post("/api/runs", content=b"{}", headers={"content-type": "text/plain"}), 415)
-    assert "not valid JSON" in error_of(client.post("/api/runs", content=b"{targets",
-                                                    headers={"content-type": "application/json"}), 400)
+    assert "JSON" in error_of(
+        client.post(
+            "/api/runs", content=b"targets=3", headers={"content-type": "application/x-www-form-urlencoded"}
+        ),
+        415,
+    )
+    assert "JSON" in error_of(
+        client.post("/api/runs", content=b"{}", headers={"content-type": "text/plain"}), 415
+    )
+    assert "not valid JSON" in error_of(
+        client.post("/api/runs", content=b"{targets", headers={"content-type": "application/json"}), 400
+    )
     big = json.dumps({"targets": ["3"] * 10_000}).encode()
-    assert "over 16 KiB" in error_of(client.post("/api/runs", content=big,
-                                                 headers={"content-type": "application/json"}), 413)
+    assert "over 16 KiB" in error_of(
+        client.post("/api/runs", content=big, headers={"content-type": "application/json"}), 413
+    )
     assert "not allowed" in error_of(client.get("/api/stop/evo"), 405)
     assert client.get("/api/options", headers={"host": "evil.example"}).status_code == 400  # DNS rebinding
     assert files_under(runs) == before
@@ -198,22 +231,32 @@ def wait_for(client, run_id, states, timeout=90.0) -> dict:
 def test_runs_queue_stop_resume_and_finish(tmp_path):
     app = create_app(tmp_path, max_running=1, max_queued=1)
     with TestClient(app) as client:
-        start = {"model": "lenet-mnist", "targets": ["3"], "method": "map-elites-direct", "budget": 2_000_000,
-                 "goal": None}
+        start = {
+            "model": "lenet-mnist",
+            "targets": ["3"],
+            "method": "map-elites-direct",
+            "budget": 2_000_000,
+            "goal": None,
+        }
         first = client.post("/api/runs", json={**start, "name": "long"})
         assert first.status_code == 202 and first.json()["state"] == "running"
         second = client.post("/api/runs", json={**start, "name": "waits", "method": "ascent", "budget": 50})
         assert second.json() == {"id": "waits", "state": "queued", "position": 1}
         assert "already waiting" in error_of(client.post("/api/runs", json={**start, "name": "third"}), 429)
         assert client.get("/api/run/waits").json()["position"] == 1
-        assert {r["id"]: r["state"] for r in client.get("/api/runs").json()["runs"]} == {"long": "running",
-                                                                                         "waits": "queued"}
+        assert {r["id"]: r["state"] for r in client.get("/api/runs").json()["runs"]} == {
+            "long": "running",
+            "waits": "queued",
+        }
         # live elites: rendered from the checkpoint by the worker while the run goes on
         deadline = time.time() + 90
         while not (info := client.get("/api/run/long").json())["elites"] and time.time() < deadline:
             time.sleep(0.3)
         assert info["elites"][0]["source"] == "live" and info["figures"]["evaluations"] > 0
-        assert client.get("/api/file/long", params={"path": info["elites"][0]["image"]}).content[:4] == b"\x89PNG"
+        assert (
+            client.get("/api/file/long", params={"path": info["elites"][0]["image"]}).content[:4]
+            == b"\x89PNG"
+        )
         assert client.post("/api/stop/long").json()["state"] == "stopping"
         info = wait_for(client, "long", {"stopped"})
         assert info["resumable"] and info["message"] == "" and not folders.lock_held(tmp_path / "long")
@@ -227,7 +270,9 @@ def test_runs_queue_stop_resume_and_finish(tmp_path):
         assert client.post("/api/resume/long").status_code == 202
         assert "already running" in error_of(client.post("/api/resume/long"), 409)
         deadline = time.time() + 90
-        while (client.get("/api/run/long").json()["figures"] or {}).get("evaluations", 0) <= evaluations + 100:
+        while (client.get("/api/run/long").json()["figures"] or {}).get(
+            "evaluations", 0
+        ) <= evaluations + 100:
             assert time.time() < deadline
             time.sleep(0.3)
         client.post("/api/stop/long")

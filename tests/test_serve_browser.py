@@ -4,6 +4,7 @@ starts a run from the page, sees a live elite and the curve grow, stops it and f
 Set EVODREAM_SCREENSHOT=FILE.png to keep a screenshot of the live run. Skipped when Chromium or
 chromedriver is missing (`.ci/run` installs both: apt-get install -y chromium chromium-driver).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,22 @@ webdriver = pytest.importorskip("selenium.webdriver")
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 DRIVER = shutil.which("chromedriver")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1300,1400"]
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                                reason="no Chromium / chromedriver (apt-get install -y chromium chromium-driver)")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1300,1400",
+]
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="no Chromium / chromedriver (apt-get install -y chromium chromium-driver)",
+)
 
 
 def free_port() -> int:
@@ -61,9 +73,22 @@ def cmdline(pid: int) -> str:
 def server(tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, "-m", "evodream.cli", "serve", "--runs", str(tmp_path / "runs"),
-                                "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evodream.cli",
+            "serve",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -106,9 +131,12 @@ def wait(driver, condition, timeout=90, what=""):
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
     # a list redrawn between finding an element and using it: look again
-    return WebDriverWait(driver, timeout, poll_frequency=0.25,
-                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        lambda d: condition(d), message=what)
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.25,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(lambda d: condition(d), message=what)
 
 
 def test_start_watch_stop_and_browse_a_run(server, browser, tmp_path):
@@ -135,15 +163,24 @@ def test_start_watch_stop_and_browse_a_run(server, browser, tmp_path):
 
     # the run starts in a worker; its live elite appears and the curve grows
     view = "#live-view .run-view"
-    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, view).get_attribute("data-state") == "running",
-         what="run running")
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"{view} img.elite[data-loaded='1']"),
-         what="a live elite image decoded")
+    wait(
+        browser,
+        lambda d: d.find_element(By.CSS_SELECTOR, view).get_attribute("data-state") == "running",
+        what="run running",
+    )
+    wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, f"{view} img.elite[data-loaded='1']"),
+        what="a live elite image decoded",
+    )
     curve = find(By.CSS_SELECTOR, f"{view} svg.curve")
     first = int(curve.get_attribute("data-points"))
     wait(browser, lambda d: int(curve.get_attribute("data-points")) > first, what="the curve got new points")
-    wait(browser, lambda d: find(By.CSS_SELECTOR, f"{view} .evals-per-s").text not in ("", "–"),
-         what="evaluations per second shown")
+    wait(
+        browser,
+        lambda d: find(By.CSS_SELECTOR, f"{view} .evals-per-s").text not in ("", "–"),
+        what="evaluations per second shown",
+    )
     rate = float(find(By.CSS_SELECTOR, f"{view} .evals-per-s").text)
     caption = find(By.CSS_SELECTOR, f"{view} .elites figcaption").text
     assert rate > 0 and caption.startswith("3 ") and "(live)" in caption
@@ -152,8 +189,11 @@ def test_start_watch_stop_and_browse_a_run(server, browser, tmp_path):
 
     # stop it: the page says stopped and offers Resume; the folder holds a resumable run
     find(By.CSS_SELECTOR, f"{view} button.stop").click()
-    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, view).get_attribute("data-state") == "stopped",
-         what="run stopped")
+    wait(
+        browser,
+        lambda d: d.find_element(By.CSS_SELECTOR, view).get_attribute("data-state") == "stopped",
+        what="run stopped",
+    )
     assert find(By.CSS_SELECTOR, f"{view} button.resume").is_displayed()
     assert not find(By.CSS_SELECTOR, f"{view} button.stop").is_displayed()
     assert (runs / "from-the-page" / "checkpoint.json").is_file()
@@ -161,20 +201,35 @@ def test_start_watch_stop_and_browse_a_run(server, browser, tmp_path):
 
     # Runs lists it; opening it shows its elites and curve
     find(By.ID, "tab-runs").click()
-    wait(browser, lambda d: click(d.find_element(By.CSS_SELECTOR, "tr[data-run='from-the-page'][data-state='stopped']")),
-         what="run listed as stopped, and opened")
+    wait(
+        browser,
+        lambda d: click(
+            d.find_element(By.CSS_SELECTOR, "tr[data-run='from-the-page'][data-state='stopped']")
+        ),
+        what="run listed as stopped, and opened",
+    )
     detail = "#detail-view .run-view"
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"{detail} img.elite[data-loaded='1']"),
-         what="the run's page shows its elite")
+    wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, f"{detail} img.elite[data-loaded='1']"),
+        what="the run's page shows its elite",
+    )
     assert int(find(By.CSS_SELECTOR, f"{detail} svg.curve").get_attribute("data-points")) > first
-    logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] if hasattr(browser, "get_log") else []
+    logs = (
+        [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        if hasattr(browser, "get_log")
+        else []
+    )
     assert not logs, logs
 
     # Resume from the run's page; then the server, stopped by SIGTERM with the run going, stops it
     # resumably and leaves no worker behind (uvicorn re-raises the signal after its clean shutdown)
     find(By.CSS_SELECTOR, f"{detail} button.resume").click()
-    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, detail).get_attribute("data-state") == "running",
-         what="run resumed")
+    wait(
+        browser,
+        lambda d: d.find_element(By.CSS_SELECTOR, detail).get_attribute("data-state") == "running",
+        what="run resumed",
+    )
     workers = children(process.pid)
     assert workers
     process.send_signal(signal.SIGTERM)

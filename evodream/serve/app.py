@@ -17,6 +17,7 @@ writes nothing; POSTs must be JSON (a cross-site form cannot send it without a C
 which this server never grants), and when bound to loopback only loopback Host headers are served
 (no DNS rebinding).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,8 @@ from .folders import NotFound, RunsRoot
 from .jobs import ACTIVE, Conflict, JobQueue, QueueFull
 
 MAX_BODY = 16 * 1024
-MAX_STREAMS = 32            # open event streams at once; each polls its run folder once a second
-CURVE_POINTS = 1500         # rows of the curve sent when a page opens a run
+MAX_STREAMS = 32  # open event streams at once; each polls its run folder once a second
+CURVE_POINTS = 1500  # rows of the curve sent when a page opens a run
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 
@@ -61,15 +62,29 @@ class Busy(EvodreamError):
     """Too many event streams open."""
 
 
-STATUS = [(NotFound, 404), (Conflict, 409), (TooLarge, 413), (Unsupported, 415), (QueueFull, 429), (Busy, 429),
-          (EvodreamError, 400)]
+STATUS = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (TooLarge, 413),
+    (Unsupported, 415),
+    (QueueFull, 429),
+    (Busy, 429),
+    (EvodreamError, 400),
+]
 
 
 class Server:
     """The server's state: the runs root, the job queue, and a small cache of rendered reports."""
 
-    def __init__(self, runs, *, max_running: int = 1, max_queued: int = 16, threads: int = 1,
-                 stream_seconds: float = 1.0):
+    def __init__(
+        self,
+        runs,
+        *,
+        max_running: int = 1,
+        max_queued: int = 16,
+        threads: int = 1,
+        stream_seconds: float = 1.0,
+    ):
         self.root = RunsRoot(runs)
         self.queue = JobQueue(max_running=max_running, max_queued=max_queued)
         self.threads = threads
@@ -93,10 +108,23 @@ class Server:
 
     def snapshot(self, run_id: str, reader: folders.MetricsReader | None = None) -> dict:
         path, job = self.locate(run_id)
-        info = {"id": run_id, "state": job.state if job else None, "message": job.message if job else "",
-                "position": self.queue.position(run_id), "kind": None, "model": None, "method": None,
-                "targets": [], "n_targets": 0, "figures": None, "elites": [], "elites_note": "", "pictures": [],
-                "resumable": False, "stoppable": bool(job and job.state in ("queued", "running"))}
+        info = {
+            "id": run_id,
+            "state": job.state if job else None,
+            "message": job.message if job else "",
+            "position": self.queue.position(run_id),
+            "kind": None,
+            "model": None,
+            "method": None,
+            "targets": [],
+            "n_targets": 0,
+            "figures": None,
+            "elites": [],
+            "elites_note": "",
+            "pictures": [],
+            "resumable": False,
+            "stoppable": bool(job and job.state in ("queued", "running")),
+        }
         if job is not None:
             info["kind"] = {"evolve": "evolve", "resume": "evolve", "ascend": "ascend"}[job.spec["action"]]
         if path is None:
@@ -109,15 +137,20 @@ class Server:
         from ..report.load import method_label
 
         names = [str(n) for n in manifest.get("target_names") or []]
-        info.update(kind=manifest.get("kind"), model=(manifest.get("model") or {}).get("name"),
-                    method=method_label(manifest) if manifest.get("kind") in ("evolve", "ascend") else "DeepDream",
-                    targets=names[:50], n_targets=len(names), created=manifest.get("created"),
-                    pictures=folders.pictures(path, manifest))
+        info.update(
+            kind=manifest.get("kind"),
+            model=(manifest.get("model") or {}).get("name"),
+            method=method_label(manifest) if manifest.get("kind") in ("evolve", "ascend") else "DeepDream",
+            targets=names[:50],
+            n_targets=len(names),
+            created=manifest.get("created"),
+            pictures=folders.pictures(path, manifest),
+        )
         if job is None or job.state not in ACTIVE + ("failed",):
             info["state"] = folders.folder_state(path, manifest)
         info["resumable"] = info["state"] == "stopped" and folders.resumable(path, manifest)
         info["elites"], info["elites_note"] = folders.elites(path, manifest)
-        summary = folders._json_or_none(path / folders.SUMMARY)
+        summary = folders.json_or_none(path / folders.SUMMARY)
         last = folders.last_metrics_row(path)
         figures = dict(last or {})
         if summary:
@@ -127,6 +160,7 @@ class Server:
 
     def start(self, body) -> dict:
         with self._start_lock:  # the name check and the submit must not interleave with another start
+
             def taken(name):
                 job = self.queue.get(name)
                 return self.root.exists(name) or (job is not None and job.state in ACTIVE)
@@ -139,11 +173,15 @@ class Server:
         path = self.root.run_path(run_id)
         manifest = folders.read_json(path / folders.MANIFEST, "run's manifest")
         if manifest.get("kind") != "evolve":
-            raise Conflict(f"run {run_id!r} is a {manifest.get('kind')!r} run: only evolution keeps a checkpoint "
-                           "to resume from (start a new run instead)")
+            raise Conflict(
+                f"run {run_id!r} is a {manifest.get('kind')!r} run: only evolution keeps a checkpoint "
+                "to resume from (start a new run instead)"
+            )
         if (path / folders.SUMMARY).is_file():
             raise Conflict(f"run {run_id!r} has finished: there is nothing to resume (start a new run)")
-        if folders.lock_held(path) and not (self.queue.get(run_id) and self.queue.get(run_id).state in ACTIVE):
+        if folders.lock_held(path) and not (
+            self.queue.get(run_id) and self.queue.get(run_id).state in ACTIVE
+        ):
             raise Conflict(f"run {run_id!r} is being written by another process: stop that one first")
         job = self.queue.submit(run_id, path, {"action": "resume", "out": str(path), "threads": self.threads})
         return {"id": run_id, "state": job.state, "position": self.queue.position(run_id)}
@@ -152,8 +190,10 @@ class Server:
         path = self.root.run_path(run_id)
         manifest = folders.read_json(path / folders.MANIFEST, "run's manifest")
         if manifest.get("kind") not in ("evolve", "ascend"):
-            raise Conflict(f"run {run_id!r} is a {manifest.get('kind')!r} run: reports cover evolve and ascend "
-                           "runs (see its pictures instead)")
+            raise Conflict(
+                f"run {run_id!r} is a {manifest.get('kind')!r} run: reports cover evolve and ascend "
+                "runs (see its pictures instead)"
+            )
         key = tuple(_stamp(path / name) for name in (folders.METRICS, folders.SUMMARY, "reached.json"))
         key += tuple(_stamp(p) for p in sorted((path / "elites").glob("*.json")))
         with self._report_lock:  # one report at a time: matplotlib and two cores
@@ -179,9 +219,12 @@ class Server:
             runs.append(self._brief(run_id))
         queued = [j for j in self.queue.jobs() if j.id not in seen and j.state in ACTIVE]
         runs = [self._brief(j.id) for j in queued] + runs
-        return {"runs": runs, "running": sum(j.state in ("running", "stopping") for j in self.queue.jobs()),
-                "waiting": sum(j.state == "queued" for j in self.queue.jobs()),
-                "max_running": self.queue.max_running}
+        return {
+            "runs": runs,
+            "running": sum(j.state in ("running", "stopping") for j in self.queue.jobs()),
+            "waiting": sum(j.state == "queued" for j in self.queue.jobs()),
+            "max_running": self.queue.max_running,
+        }
 
     def _brief(self, run_id: str) -> dict:
         try:
@@ -189,9 +232,22 @@ class Server:
         except EvodreamError as exc:
             return {"id": run_id, "state": "corrupt", "message": str(exc)}
         best = info["elites"][0] if info["elites"] else None
-        return {k: info[k] for k in ("id", "state", "message", "position", "kind", "model", "method", "n_targets",
-                                     "figures", "resumable", "stoppable")} | {"best_elite": best,
-                                                                             "created": info.get("created")}
+        return {
+            k: info[k]
+            for k in (
+                "id",
+                "state",
+                "message",
+                "position",
+                "kind",
+                "model",
+                "method",
+                "n_targets",
+                "figures",
+                "resumable",
+                "stoppable",
+            )
+        } | {"best_elite": best, "created": info.get("created")}
 
 
 def _stamp(path: Path):
@@ -257,10 +313,21 @@ async def static(request: Request) -> Response:
 
 
 async def options(request: Request) -> JSONResponse:
-    return JSONResponse({"models": [{"name": n, "description": d} for n, d in launch.MODELS.items()],
-                         "methods": list(launch.METHODS), "max_budget": launch.MAX_BUDGET,
-                         "max_seed": launch.MAX_SEED, "defaults": {"model": "lenet-mnist", "method": "map-elites-cppn",
-                                                                   "budget": 10_000, "goal": 0.9999, "seed": 0}})
+    return JSONResponse(
+        {
+            "models": [{"name": n, "description": d} for n, d in launch.MODELS.items()],
+            "methods": list(launch.METHODS),
+            "max_budget": launch.MAX_BUDGET,
+            "max_seed": launch.MAX_SEED,
+            "defaults": {
+                "model": "lenet-mnist",
+                "method": "map-elites-cppn",
+                "budget": 10_000,
+                "goal": 0.9999,
+                "seed": 0,
+            },
+        }
+    )
 
 
 def classes(request: Request) -> JSONResponse:
@@ -272,8 +339,13 @@ def classes(request: Request) -> JSONResponse:
         limit = max(1, min(int(request.query_params.get("limit", "20")), 100))
     except ValueError:
         raise EvodreamError("limit must be a whole number") from None
-    return JSONResponse({"model": model, "count": len(launch.class_names(model)),
-                         "suggestions": launch.suggest(model, text, limit)})
+    return JSONResponse(
+        {
+            "model": model,
+            "count": len(launch.class_names(model)),
+            "suggestions": launch.suggest(model, text, limit),
+        }
+    )
 
 
 async def start_run(request: Request) -> JSONResponse:
@@ -307,7 +379,13 @@ def metrics(request: Request) -> JSONResponse:
 
 
 def _point(row: dict) -> list:
-    return [row.get("evaluations"), row.get("best"), row.get("median"), row.get("min"), row.get("wall_seconds")]
+    return [
+        row.get("evaluations"),
+        row.get("best"),
+        row.get("median"),
+        row.get("min"),
+        row.get("wall_seconds"),
+    ]
 
 
 async def stop_run(request: Request) -> JSONResponse:
@@ -325,8 +403,11 @@ async def report(request: Request) -> HTMLResponse:
 
 def run_file(request: Request) -> FileResponse:
     path = _server(request).root.file_path(_rid(request), request.query_params.get("path", ""))
-    return FileResponse(path, media_type=folders.SERVED[path.suffix.lower()],
-                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path,
+        media_type=folders.SERVED[path.suffix.lower()],
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 async def events(request: Request) -> StreamingResponse:
@@ -376,8 +457,11 @@ async def events(request: Request) -> StreamingResponse:
         finally:
             server.streams -= 1
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _rate(rates) -> float | None:
@@ -391,11 +475,19 @@ def _rate(rates) -> float | None:
     return (end_n - start_n) / (end_t - start_t) if end_t > start_t else None
 
 
-def create_app(runs, *, max_running: int = 1, max_queued: int = 16, threads: int = 1, loopback: bool = True,
-               stream_seconds: float = 1.0) -> Starlette:
+def create_app(
+    runs,
+    *,
+    max_running: int = 1,
+    max_queued: int = 16,
+    threads: int = 1,
+    loopback: bool = True,
+    stream_seconds: float = 1.0,
+) -> Starlette:
     """The app serving the run folders under `runs`; `loopback` restricts Host headers to this machine."""
-    server = Server(runs, max_running=max_running, max_queued=max_queued, threads=threads,
-                    stream_seconds=stream_seconds)
+    server = Server(
+        runs, max_running=max_running, max_queued=max_queued, threads=threads, stream_seconds=stream_seconds
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -408,16 +500,26 @@ def create_app(runs, *, max_running: int = 1, max_queued: int = 16, threads: int
             await run_in_threadpool(server.queue.shutdown)
 
     routes = [
-        Route("/", page), Route("/static/{name}", static), Route("/api/options", options),
+        Route("/", page),
+        Route("/static/{name}", static),
+        Route("/api/options", options),
         Route("/api/classes/{model}", classes),
-        Route("/api/runs", start_run, methods=["POST"]), Route("/api/runs", list_runs),
-        Route("/api/run/{rid:path}", run_detail), Route("/api/events/{rid:path}", events),
-        Route("/api/metrics/{rid:path}", metrics), Route("/api/stop/{rid:path}", stop_run, methods=["POST"]),
-        Route("/api/resume/{rid:path}", resume_run, methods=["POST"]), Route("/api/report/{rid:path}", report),
+        Route("/api/runs", start_run, methods=["POST"]),
+        Route("/api/runs", list_runs),
+        Route("/api/run/{rid:path}", run_detail),
+        Route("/api/events/{rid:path}", events),
+        Route("/api/metrics/{rid:path}", metrics),
+        Route("/api/stop/{rid:path}", stop_run, methods=["POST"]),
+        Route("/api/resume/{rid:path}", resume_run, methods=["POST"]),
+        Route("/api/report/{rid:path}", report),
         Route("/api/file/{rid:path}", run_file),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)] if loopback else []
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                    exception_handlers={EvodreamError: _evodream_error, HTTPException: _http_error})
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={EvodreamError: _evodream_error, HTTPException: _http_error},
+    )
     app.state.server = server
     return app

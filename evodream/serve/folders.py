@@ -4,6 +4,7 @@ The server reads run folders only (DESIGN.md: storage is the interface), and onl
 root: a run id is a relative path of plain names that must resolve, symlinks included, to a run
 folder under the root; a file is one of that folder's images. Anything else is "not found".
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,10 +18,10 @@ from ..runs import CHECKPOINT, LOCK, MANIFEST, METRICS, SUMMARY, read_json, slug
 from .worker import LIVE, LIVE_INDEX
 
 PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,119}")
-MAX_DEPTH = 3                          # runs/<run>, runs/<compare>/runs/<method>
+MAX_DEPTH = 3  # runs/<run>, runs/<compare>/runs/<method>
 SERVED = {".png": "image/png", ".gif": "image/gif"}
-MAX_LISTED = 2000                      # folders looked at when listing runs
-MAX_SHOWN_ELITES = 300                 # tiles on a run's page (a 1,000-class run shows its elites.png too)
+MAX_LISTED = 2000  # folders looked at when listing runs
+MAX_SHOWN_ELITES = 300  # tiles on a run's page (a 1,000-class run shows its elites.png too)
 
 
 class NotFound(EvodreamError):
@@ -36,8 +37,11 @@ class RunsRoot:
 
     def _parts(self, text: str, what: str) -> list[str]:
         parts = text.split("/")
-        if not text or len(parts) > MAX_DEPTH + 2 or not all(PART.fullmatch(p) and p not in (".", "..")
-                                                              for p in parts):
+        if (
+            not text
+            or len(parts) > MAX_DEPTH + 2
+            or not all(PART.fullmatch(p) and p not in (".", "..") for p in parts)
+        ):
             raise NotFound(f"no {what} {text[:80]!r}: ids are folder names under the runs folder")
         return parts
 
@@ -95,7 +99,7 @@ class RunsRoot:
 
 
 # -- one run ------------------------------------------------------------------------------------
-def _json_or_none(path: Path) -> dict | None:
+def json_or_none(path: Path) -> dict | None:
     try:
         return read_json(path, "run") if path.is_file() else None
     except EvodreamError:
@@ -159,9 +163,9 @@ def elites(run: Path, manifest: dict, limit: int = MAX_SHOWN_ELITES) -> tuple[li
 
     Returns (elites, note); the note says why there are none or that some are left out."""
     targets, names = manifest.get("targets") or [], manifest.get("target_names") or []
-    summary = _json_or_none(run / SUMMARY) or {}
+    summary = json_or_none(run / SUMMARY) or {}
     final = summary.get("confidences") if isinstance(summary.get("confidences"), dict) else {}
-    live = _json_or_none(run / LIVE / LIVE_INDEX) or {}
+    live = json_or_none(run / LIVE / LIVE_INDEX) or {}
     live_by_index = {e.get("class_index"): e for e in live.get("elites") or [] if isinstance(e, dict)}
     shown = []
     for index, name in zip(targets, names):
@@ -171,7 +175,9 @@ def elites(run: Path, manifest: dict, limit: int = MAX_SHOWN_ELITES) -> tuple[li
         if image.is_file() and name in final:
             shown.append(_tile(run, image, index, name, final[name], "final"))
         elif entry is not None and (run / LIVE / str(entry.get("image"))).is_file():
-            shown.append(_tile(run, run / LIVE / str(entry["image"]), index, name, entry.get("confidence"), "live"))
+            shown.append(
+                _tile(run, run / LIVE / str(entry["image"]), index, name, entry.get("confidence"), "live")
+            )
     shown.sort(key=lambda e: -(e["confidence"] or 0))
     note = live.get("note", "")
     if len(shown) > limit:
@@ -182,22 +188,30 @@ def elites(run: Path, manifest: dict, limit: int = MAX_SHOWN_ELITES) -> tuple[li
 
 def _tile(run: Path, image: Path, index, name, confidence, source: str) -> dict:
     stat = image.stat()
-    return {"class_index": index, "class_name": name,
-            "confidence": float(confidence) if isinstance(confidence, (int, float)) else None,
-            "image": image.relative_to(run).as_posix(), "version": stat.st_mtime_ns, "source": source}
+    return {
+        "class_index": index,
+        "class_name": name,
+        "confidence": float(confidence) if isinstance(confidence, (int, float)) else None,
+        "image": image.relative_to(run).as_posix(),
+        "version": stat.st_mtime_ns,
+        "source": source,
+    }
 
 
 def pictures(run: Path, manifest: dict) -> list[dict]:
     """The run's other images worth showing: the elites grid, a DeepDream's input, dream and zoom GIF."""
     candidates = ["elites.png", "input.png", "dream.png", "zoom.gif", "pareto/pareto.png"]
-    return [{"image": name, "version": (run / name).stat().st_mtime_ns} for name in candidates
-            if (run / name).is_file()]
+    return [
+        {"image": name, "version": (run / name).stat().st_mtime_ns}
+        for name in candidates
+        if (run / name).is_file()
+    ]
 
 
 class MetricsReader:
     """Reads metrics.csv incrementally: each call returns the complete rows appended since the last."""
 
-    CHUNK = 4 * 2 ** 20
+    CHUNK = 4 * 2**20
 
     def __init__(self, path: Path):
         self.path = path
@@ -220,7 +234,7 @@ class MetricsReader:
         if end < 0:
             return [], reset
         self.offset += end + 1
-        lines = data[:end + 1].decode("utf-8", "replace").splitlines()
+        lines = data[: end + 1].decode("utf-8", "replace").splitlines()
         if self.header is None and lines:
             self.header = lines.pop(0).split(",")
         rows = []

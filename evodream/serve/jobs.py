@@ -6,6 +6,7 @@ reaps finished workers and starts the next job. Stopping a running job sends SIG
 worker turns into a clean interrupt (a resumable run); a worker that has not ended
 `stop_timeout` seconds later is killed — its checkpoint, written atomically, still stands.
 """
+
 from __future__ import annotations
 
 import collections
@@ -35,10 +36,10 @@ class Conflict(EvodreamError):
 class Job:
     """One evolve / resume / ascend call on one run folder, and where it stands."""
 
-    id: str                       # the run's id (its folder, relative to the runs root)
+    id: str  # the run's id (its folder, relative to the runs root)
     out: Path
-    spec: dict                    # what worker.run_job receives
-    state: str = "queued"         # queued, running, stopping, finished, stopped, failed, cancelled
+    spec: dict  # what worker.run_job receives
+    state: str = "queued"  # queued, running, stopping, finished, stopped, failed, cancelled
     message: str = ""
     submitted: float = field(default_factory=time.time)
     started: float | None = None
@@ -50,15 +51,30 @@ class Job:
     killed: bool = False
 
     def public(self) -> dict:
-        return {"id": self.id, "action": self.spec["action"], "state": self.state, "message": self.message,
-                "submitted": self.submitted, "started": self.started, "ended": self.ended, "pid": self.pid}
+        return {
+            "id": self.id,
+            "action": self.spec["action"],
+            "state": self.state,
+            "message": self.message,
+            "submitted": self.submitted,
+            "started": self.started,
+            "ended": self.ended,
+            "pid": self.pid,
+        }
 
 
 class JobQueue:
     """Runs jobs in worker processes, `max_running` at a time; thread-safe."""
 
-    def __init__(self, *, max_running: int = 1, max_queued: int = 16, stop_timeout: float = 20.0,
-                 poll_seconds: float = 0.2, keep_ended: int = 200):
+    def __init__(
+        self,
+        *,
+        max_running: int = 1,
+        max_queued: int = 16,
+        stop_timeout: float = 20.0,
+        poll_seconds: float = 0.2,
+        keep_ended: int = 200,
+    ):
         if max_running < 1 or max_queued < 0:
             raise EvodreamError("--max-running must be at least 1 and --max-queued at least 0")
         self.max_running, self.max_queued = max_running, max_queued
@@ -111,8 +127,10 @@ class JobQueue:
             if current is not None and current.state in ACTIVE:
                 raise Conflict(f"run {job_id!r} is already {current.state}: wait for it or stop it")
             if len(self._queue) >= self.max_queued and self._running_count() >= self.max_running:
-                raise QueueFull(f"{len(self._queue)} jobs are already waiting (the most --max-queued allows): "
-                                "wait for one to start or stop one")
+                raise QueueFull(
+                    f"{len(self._queue)} jobs are already waiting (the most --max-queued allows): "
+                    "wait for one to start or stop one"
+                )
             job = Job(job_id, Path(out), spec)
             self._jobs.pop(job_id, None)  # an ended job of the same run (a resume) goes to the back
             self._jobs[job_id] = job
@@ -170,14 +188,19 @@ class JobQueue:
         while self._queue and self._running_count() < self.max_running and not self._closing.is_set():
             job = self._jobs[self._queue.popleft()]
             receiver, sender = self._context.Pipe(duplex=False)
-            process = self._context.Process(target=run_job, args=(job.spec, sender), daemon=True,
-                                            name=f"evodream-serve-{job.id}")
+            process = self._context.Process(
+                target=run_job, args=(job.spec, sender), daemon=True, name=f"evodream-serve-{job.id}"
+            )
             try:
                 process.start()
             except OSError as exc:
                 receiver.close()
                 sender.close()
-                job.state, job.message, job.ended = "failed", f"cannot start a worker process: {exc}", time.time()
+                job.state, job.message, job.ended = (
+                    "failed",
+                    f"cannot start a worker process: {exc}",
+                    time.time(),
+                )
                 continue
             sender.close()  # the child holds its own copy; ours would keep the pipe open after it dies
             job.process, job.conn, job.pid = process, receiver, process.pid
@@ -198,8 +221,12 @@ class JobQueue:
             job.state, job.message = OUTCOMES[outcome[0]], str(outcome[1])
         elif job.state == "stopping":
             job.state = "stopped"
-            job.message = (f"the worker did not stop within {self.stop_timeout:g} s and was killed; the last checkpoint "
-                           "stands" if job.killed else f"the worker ended without a result (exit code {code})")
+            job.message = (
+                f"the worker did not stop within {self.stop_timeout:g} s and was killed; the last checkpoint "
+                "stands"
+                if job.killed
+                else f"the worker ended without a result (exit code {code})"
+            )
         else:
             job.state, job.message = "failed", f"the worker process died (exit code {code})"
         job.conn.close()
@@ -209,10 +236,14 @@ class JobQueue:
 
     def _cancel(self, job: Job) -> None:
         self._queue.remove(job.id)
-        job.state, job.message, job.ended = "cancelled", "stopped before it started: nothing was written", time.time()
+        job.state, job.message, job.ended = (
+            "cancelled",
+            "stopped before it started: nothing was written",
+            time.time(),
+        )
 
     def _forget_old(self) -> None:
         """Keep at most `keep_ended` ended jobs in memory (their run folders hold everything)."""
         ended = [j.id for j in self._jobs.values() if j.state not in ACTIVE]
-        for job_id in ended[:max(0, len(ended) - self.keep_ended)]:
+        for job_id in ended[: max(0, len(ended) - self.keep_ended)]:
             del self._jobs[job_id]

@@ -5,6 +5,7 @@ built-in one (no files, no code, no downloads), classes must be the model's, the
 sane number of evaluations, and the run's name is a plain folder name. The result is a job spec
 for worker.run_job whose config has already passed the same validation the CLI applies.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,9 +27,9 @@ METHODS = {
     "ga-cppn": ("evolve", {"algorithm": "ga", "encoding": "cppn"}),
     "ascent": ("ascend", {}),
 }
-MAX_BUDGET = 2_000_000          # evaluations: the paper's whole ImageNet run; beyond that a typo
-MAX_SEED = 2 ** 32 - 1
-CHECKPOINT_SECONDS = 2.0        # so the page's elites are at most a few seconds old
+MAX_BUDGET = 2_000_000  # evaluations: the paper's whole ImageNet run; beyond that a typo
+MAX_SEED = 2**32 - 1
+CHECKPOINT_SECONDS = 2.0  # so the page's elites are at most a few seconds old
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 FIELDS = ("model", "targets", "method", "budget", "goal", "seed", "name")
 
@@ -79,7 +80,9 @@ def _goal(body: dict):
     except (TypeError, ValueError):
         goal = None
     if goal is None or not 0 < goal <= 1:
-        raise EvodreamError(f"goal must be a confidence in (0, 1], or none to run the whole budget, got {value!r:.40}")
+        raise EvodreamError(
+            f"goal must be a confidence in (0, 1], or none to run the whole budget, got {value!r:.40}"
+        )
     return goal
 
 
@@ -89,14 +92,21 @@ def _targets(body: dict, model: str) -> list[int]:
     value = body.get("targets")
     if isinstance(value, str):
         value = [value] if value.strip().lower() == "all" else [v for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not value or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
-                                                           for v in value):
-        raise EvodreamError("targets must be a list of class names or indices (or 'all'): pick at least one class")
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+    ):
+        raise EvodreamError(
+            "targets must be a list of class names or indices (or 'all'): pick at least one class"
+        )
     if len(value) == 1 and str(value[0]).strip().lower() == "all":
         return list(range(len(class_names(model))))
     if len(value) > len(class_names(model)):
-        raise EvodreamError(f"{len(value)} targets for a model of {len(class_names(model))} classes: "
-                            "list each class once, or 'all'")
+        raise EvodreamError(
+            f"{len(value)} targets for a model of {len(class_names(model))} classes: "
+            "list each class once, or 'all'"
+        )
     return resolve_targets([v if isinstance(v, int) else v.strip() for v in value], class_names(model))
 
 
@@ -130,8 +140,10 @@ def plan(body, root: Path, *, threads: int, taken) -> tuple[str, dict]:
     goal = _goal(body)
     name = body.get("name") or run_name(model, method, taken)
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise EvodreamError(f"run name {str(name)!r:.60} is not a plain folder name: use up to 80 letters, digits, "
-                            "'.', '_' or '-', starting with a letter or digit")
+        raise EvodreamError(
+            f"run name {str(name)!r:.60} is not a plain folder name: use up to 80 letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit"
+        )
     if taken(name):
         from .jobs import Conflict
 
@@ -141,13 +153,28 @@ def plan(body, root: Path, *, threads: int, taken) -> tuple[str, dict]:
     if action == "evolve":
         from ..config import EvolveConfig, from_mapping, validate
 
-        config = {"model": model, "target": target, "seed": seed, "max_evals": budget, "goal": goal,
-                  "checkpoint_seconds": CHECKPOINT_SECONDS, "threads": threads, **fixed}
+        config = {
+            "model": model,
+            "target": target,
+            "seed": seed,
+            "max_evals": budget,
+            "goal": goal,
+            "checkpoint_seconds": CHECKPOINT_SECONDS,
+            "threads": threads,
+            **fixed,
+        }
         validate(from_mapping(config, base=EvolveConfig(), source="request").resolved())
     else:
         from ..ascend import config_from, validate
 
-        config = {"model": model, "target": target, "seed": seed, "max_evals": budget, "steps": None,
-                  "goal": goal, "threads": threads}
+        config = {
+            "model": model,
+            "target": target,
+            "seed": seed,
+            "max_evals": budget,
+            "steps": None,
+            "goal": goal,
+            "threads": threads,
+        }
         validate(config_from(config))
     return name, {"action": action, "out": str(root / name), "config": config, "threads": threads}

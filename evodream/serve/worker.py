@@ -10,6 +10,7 @@ thread in the worker renders the archive of each new checkpoint into ``RUN/live/
 class, ``live.json`` with the confidences). Only the worker writes there, only after the run
 folder exists, and every file is written atomically, so the server can read it at any time.
 """
+
 from __future__ import annotations
 
 import signal
@@ -21,7 +22,7 @@ LIVE = "live"
 LIVE_INDEX = "live.json"
 # A checkpoint larger than this (a 1,000-class direct archive is ~800 MB of JSON) is not re-read
 # every few seconds for a preview: the page says the preview is off instead.
-MAX_PREVIEW_CHECKPOINT_BYTES = 64 * 2 ** 20
+MAX_PREVIEW_CHECKPOINT_BYTES = 64 * 2**20
 
 
 def _interrupt(signum, frame):
@@ -90,8 +91,8 @@ class LivePreview(threading.Thread):
         self.out = Path(out)
         self.every = every
         self._halt = threading.Event()
-        self._seen = None            # (mtime_ns, size) of the last checkpoint rendered
-        self._rendered: dict = {}    # class index -> found_at of the elite whose PNG is in live/
+        self._seen = None  # (mtime_ns, size) of the last checkpoint rendered
+        self._rendered: dict = {}  # class index -> found_at of the elite whose PNG is in live/
         self._encoding = None
 
     def close(self) -> None:
@@ -123,8 +124,10 @@ class LivePreview(threading.Thread):
         folder = self.out / LIVE
         folder.mkdir(exist_ok=True)
         if stat.st_size > MAX_PREVIEW_CHECKPOINT_BYTES:
-            write_json(folder / LIVE_INDEX, {"note": f"checkpoint of {stat.st_size / 2 ** 20:.0f} MB: no live preview",
-                                             "elites": []})
+            write_json(
+                folder / LIVE_INDEX,
+                {"note": f"checkpoint of {stat.st_size / 2 ** 20:.0f} MB: no live preview", "elites": []},
+            )
             return True
         checkpoint = read_json(path, "checkpoint")
         run = RunFolder.open(self.out)
@@ -136,16 +139,33 @@ class LivePreview(threading.Thread):
         if cells is None:  # ga / nsga2: each target's hall of fame, best first
             cells = [hall[0] if hall else None for hall in search.get("halls", [])]
         targets, names = manifest["targets"], manifest["target_names"]
-        fresh = [(i, c) for i, c in enumerate(cells)
-                 if c is not None and i < len(targets) and self._rendered.get(i) != c.get("found_at")]
+        fresh = [
+            (i, c)
+            for i, c in enumerate(cells)
+            if c is not None and i < len(targets) and self._rendered.get(i) != c.get("found_at")
+        ]
         self._render(folder, [(targets[i], c) for i, c in fresh])
         for i, cell in fresh:
             self._rendered[i] = cell.get("found_at")
-        elites = [{"class_index": targets[i], "class_name": names[i], "confidence": float(c["confidence"]),
-                   "found_at": c.get("found_at"), "image": f"{targets[i]:04d}.png"}
-                  for i, c in enumerate(cells) if c is not None and i < len(targets)]
-        write_json(folder / LIVE_INDEX, {"generation": search.get("generation"),
-                                         "evaluations": search.get("evaluations"), "elites": elites})
+        elites = [
+            {
+                "class_index": targets[i],
+                "class_name": names[i],
+                "confidence": float(c["confidence"]),
+                "found_at": c.get("found_at"),
+                "image": f"{targets[i]:04d}.png",
+            }
+            for i, c in enumerate(cells)
+            if c is not None and i < len(targets)
+        ]
+        write_json(
+            folder / LIVE_INDEX,
+            {
+                "generation": search.get("generation"),
+                "evaluations": search.get("evaluations"),
+                "elites": elites,
+            },
+        )
         return True
 
     def _render(self, folder: Path, cells: list, chunk: int = 32) -> None:
@@ -156,7 +176,7 @@ class LivePreview(threading.Thread):
 
         encoding = self._encoding
         for start in range(0, len(cells), chunk):
-            part = cells[start:start + chunk]
+            part = cells[start : start + chunk]
             with torch.no_grad():
                 images = encoding.render(encoding.stack([encoding.from_json(c["genome"]) for _, c in part]))
             for (target, _), image in zip(part, images):

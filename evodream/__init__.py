@@ -16,8 +16,19 @@ from .evolve import EvolveResult, evolve, resume
 from .genomes import ENCODINGS, CPPNEncoding, DirectEncoding, Encoding
 from .objectives import PRIORS, Objective, Scores, Term, confidence, prior, robust, tv
 from .runs import RunFolder
-from .search import (EMITTERS, SEARCHES, NSGA2, Archive, Elite, Emitter, GeneticAlgorithm, MapElites,
-                     MutationEmitter, Record, Search)
+from .search import (
+                     EMITTERS,
+                     NSGA2,
+                     SEARCHES,
+                     Archive,
+                     Elite,
+                     Emitter,
+                     GeneticAlgorithm,
+                     MapElites,
+                     MutationEmitter,
+                     Record,
+                     Search,
+)
 
 __version__ = "0.1.0"
 __all__ = ["Classifier", "load_classifier", "resolve_targets", "ModelSpec", "EvolveConfig", "Callback", "Stop",

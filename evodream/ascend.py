@@ -30,13 +30,13 @@ import torch
 
 from .classifiers import resolve_targets
 from .classifiers.spec import ModelSpec
-from .model_options import ModelOptions
 from .driver import ProgressBar, RunRecorder, Stop
 from .driver import run as drive
 from .errors import EvodreamError
 from .evolve import seed_everything, write_elites
 from .genomes import DirectEncoding
 from .milestones import Milestones
+from .model_options import ModelOptions
 from .objectives import CONFIDENCE_KINDS, Objective, crop_render_size
 from .runs import MANIFEST, RunFolder, existing_run
 from .search.ascent import AscentSettings, GradientAscent

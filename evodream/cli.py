@@ -92,7 +92,7 @@ def _render(args) -> int:
 
 # Subcommands that live in their own modules under evodream/commands/: each has
 # `register(subparsers)`, which adds its parser and sets `handler`.
-COMMAND_MODULES: list[str] = ["report", "compare", "transfer", "ascend", "dream", "sweep", "harden"]
+COMMAND_MODULES: list[str] = ["report", "compare", "transfer", "ascend", "dream", "sweep", "harden", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from evodream.classifiers import load_classifier
-from evodream.classifiers import onnx_engine
+from evodream.classifiers import load_classifier, onnx_engine
 from evodream.classifiers.onnx_engine import PROBE_ATOL, PROBE_RTOL, OnnxClassifier, onnxruntime_version
 from evodream.cli import main
 from evodream.errors import EvodreamError

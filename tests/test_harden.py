@@ -1,6 +1,5 @@
 """`evodream harden` on a tiny stand-in network (tests/harden_hooks.py): the rounds, the fooling class
 in the training set, held-out accuracy, kill + resume, loading a round's network, bad input."""
-import io
 import json
 import os
 import signal
@@ -14,8 +13,14 @@ import pytest
 import torch
 
 from evodream.cli import main
-from evodream.harden import (HardenConfig, harden, load_images, load_round_classifier, resume_harden,
-                             training_fooling_images)
+from evodream.harden import (
+    HardenConfig,
+    harden,
+    load_images,
+    load_round_classifier,
+    resume_harden,
+    training_fooling_images,
+)
 from evodream.retrain import call_hook, fit, with_fooling
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,6 @@ from .base import Classifier
 from .registry import load_classifier
 
 
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """A model name plus the options some kinds of model need, and the CPU threads to run it on."""

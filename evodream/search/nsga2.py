@@ -23,7 +23,6 @@ import numpy as np
 from deap import base, tools
 
 from ..genomes.base import Encoding
-from .base import Record
 from .populations import PopulationSearch, individual_maker
 
 # Both maximised: (log-probability of the target, naturalness).

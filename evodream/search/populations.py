@@ -10,10 +10,25 @@ import numpy as np
 from deap import base, creator, tools
 
 from ..genomes.base import Encoding
-from ..statecheck import (BadState, check_individual, check_int, check_list, check_python_random, check_rng,
-                          check_type)
-from .base import (Elite, Record, Search, python_random_state, restore_python_random, restore_rng, rng_state,
-                   score_arrays)
+from ..statecheck import (
+    BadState,
+    check_individual,
+    check_int,
+    check_list,
+    check_python_random,
+    check_rng,
+    check_type,
+)
+from .base import (
+    Elite,
+    Record,
+    Search,
+    python_random_state,
+    restore_python_random,
+    restore_rng,
+    rng_state,
+    score_arrays,
+)
 
 
 def individual_maker(name: str, weights: tuple[float, ...]):

@@ -88,7 +88,8 @@ class LowresEncoding(Encoding):
         return np.asarray(genome, dtype=np.float64).ravel()
 
     def with_vector(self, genome: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return np.clip(np.asarray(x, dtype=np.float64), -MAX_GENE, MAX_GENE).astype(np.float32).reshape(self.shape)
+        x = np.clip(np.asarray(x, dtype=np.float64), -MAX_GENE, MAX_GENE)
+        return x.astype(np.float32).reshape(self.shape)
 
     # -- files ----------------------------------------------------------------------------------
     def to_json(self, genome: np.ndarray) -> dict:

@@ -47,8 +47,8 @@ class CMAEmitter(Emitter):
     def __init__(self, cells: int, encoding, *, goal: float = 0.9999, sigma0: float | None = None,
                  diagonal: bool | None = None, patience: int = 50):
         if not encoding.has_vector():
-            raise EvodreamError(f"the cma emitter needs an encoding with a parameter vector; {encoding.name!r} "
-                                "has none: use --encoding lowres, cppn or direct")
+            raise EvodreamError(f"the cma emitter needs an encoding with a parameter vector; "
+                                f"{encoding.name!r} has none: use --encoding lowres, cppn or direct")
         self.cells = cells
         self.encoding = encoding
         self.goal = goal
@@ -85,7 +85,8 @@ class CMAEmitter(Emitter):
         cell = int(rng.choice(pool))
         seed = int(rng.integers(2 ** 31 - 1))
         genome = archive.genomes[cell]
-        self._start = {"cell": cell, "genome": self.encoding.to_json(genome), "seed": seed, "popsize": popsize}
+        self._start = {"cell": cell, "genome": self.encoding.to_json(genome), "seed": seed,
+                       "popsize": popsize}
         self._values = []
         self.stall = 0
         self._build(genome, seed, popsize)
@@ -100,7 +101,8 @@ class CMAEmitter(Emitter):
     # -- ask / tell -----------------------------------------------------------------------------
     def ask(self, archive, n, rng, generation):
         if self._asked is not None:
-            raise EvodreamError("the cma emitter is asked again before being told: it cannot run with --overlap")
+            raise EvodreamError("the cma emitter is asked again before being told: "
+                                "it cannot run with --overlap")
         if self._should_restart(archive, n):
             if self._es is not None:
                 self.restarts += 1
@@ -164,7 +166,8 @@ class CMAEmitter(Emitter):
             raise BadState(f"{where} must be the emitter's generation count, got {info!r:.40}")
 
 
-@EMITTERS.register("cma", help="CMA-ES (pycma) over an elite's parameters, children ranked by archive improvement")
+@EMITTERS.register("cma", help="CMA-ES (pycma) over an elite's parameters, children ranked by "
+                               "archive improvement")
 def _build_cma(config, encoding, targets) -> CMAEmitter:
     if config.overlap:
         raise EvodreamError("the cma emitter adapts to each generation before the next: drop --overlap")

@@ -82,6 +82,9 @@ class _Session:
         self.config = config
         self.classifier = ModelSpec.of(config).load()
         self.targets = resolve_targets(config.target, self.classifier.class_names)
+        # Recipe "auto" resolves here, once the model and the number of targets are known.
+        config = self.config = validate(config.resolved(
+            (self.classifier.channels, self.classifier.input_size, len(self.targets))))
         self.names = [self.classifier.class_names[t] for t in self.targets]
         self.encoding = build_encoding(config, self.classifier.channels, self.classifier.input_size)
         self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop,
@@ -109,7 +112,7 @@ class _Session:
 def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> EvolveResult:
     """Start a new run in `out` (which must not hold one) and run it to its end."""
     load_plugins(config.plugins)  # before resolved(): a plugin encoding may bring recipe defaults
-    config = validate(config.resolved())
+    validate(config.resolved())  # bad settings fail before the model loads (the session resolves "auto")
     session = _Session(config)
     run = RunFolder.create(out, session.manifest())
     with run.lock():

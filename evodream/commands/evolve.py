@@ -17,7 +17,8 @@ def register(sub, parser_class=None) -> None:
                                    "confidence. Flags override --config; unset flags keep the config's values.")
     p.add_argument("--model", help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
                                    "file or package.module:function (see `evodream models`)")
-    p.add_argument("--encoding", help=f"genome: {ENCODINGS.describe()}; default direct")
+    p.add_argument("--encoding", help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, or lowres)")
+    p.add_argument("--lowres-grid", type=int, help="lowres encoding: genes per side of the grid (default 16)")
     p.add_argument("--algorithm", help=f"search: {SEARCHES.describe()}; default map-elites (nsga2 saves its "
                                        "fronts in RUN/pareto/)")
     p.add_argument("--emitters", help=f"map-elites: comma-separated emitters sharing each batch: "
@@ -34,8 +35,10 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--goal", type=optional_float, default=argparse.SUPPRESS,
                    help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
-    p.add_argument("--recipe", help="fast (default: parents from unfinished classes, adaptive mutation) or "
-                                    "paper (Nguyen et al.'s settings)")
+    p.add_argument("--recipe", help="auto (default: lowres-cma for colour models of 64 px or more asked for up to "
+                                    "10 classes, else fast), fast (parents from unfinished classes, adaptive "
+                                    "mutation), paper (Nguyen et al.'s settings), lowres-cma (CMA-ES over a "
+                                    "16x16 grid) or cppn-cma (CMA-ME over CPPN weights with mutation)")
     p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
     p.add_argument("--ten-crop", action="store_true", default=None,
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper on ImageNet")
@@ -85,7 +88,7 @@ def run(args) -> int:
         config = from_mapping(load_toml(args.config), source="config") if args.config else EvolveConfig()
         config = from_mapping(flags, base=config, source="flag")
         out = args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.model.replace(':', '-').replace('/', '-')}" \
-                          f"-{config.encoding}-{config.algorithm}"
+                          f"-{config.encoding or config.recipe}-{config.algorithm}"
         result = evolve(config, out, progress=not args.quiet)
     reached = sum(c >= 0.9999 for c in result.confidences.values())
     values = sorted(result.confidences.values())

@@ -1,4 +1,5 @@
-"""Genome encodings: ``direct`` (one gene per pixel) and ``cppn`` (a pattern-producing network).
+"""Genome encodings: ``direct`` (one gene per pixel), ``cppn`` (a pattern-producing network) and
+``lowres`` (a coarse grid of genes, upsampled).
 
 Each registers in :data:`ENCODINGS` a factory ``(config, channels, size) -> Encoding`` and the
 recipe settings it implies where the user left them open.
@@ -7,6 +8,7 @@ from ..registry import Registry
 from .base import Encoding
 from .cppn import CPPNEncoding
 from .direct import DirectEncoding
+from .lowres import LowresEncoding
 
 ENCODINGS = Registry("encoding")
 
@@ -24,4 +26,11 @@ def _build_cppn(config, channels: int, size: int) -> CPPNEncoding:
     return CPPNEncoding(channels, size, colour=config.colour, weight_rate=config.mutation_rate, eta=config.eta)
 
 
-__all__ = ["Encoding", "CPPNEncoding", "DirectEncoding", "ENCODINGS"]
+# Unbounded genes: mutation_rate is the share of genes a mutation moves (by N(0, 0.5 * strength)).
+@ENCODINGS.register("lowres", help="a coarse grid of genes (16x16 by default), bicubic upsampling, sigmoid",
+                    defaults={"mutation_rate": 0.2})
+def _build_lowres(config, channels: int, size: int) -> LowresEncoding:
+    return LowresEncoding(channels, size, grid=config.lowres_grid, rate=config.mutation_rate)
+
+
+__all__ = ["Encoding", "CPPNEncoding", "DirectEncoding", "LowresEncoding", "ENCODINGS"]

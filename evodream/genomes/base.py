@@ -61,6 +61,19 @@ class Encoding(ABC):
         """The parameters that define this encoding, for the run manifest."""
         return {"encoding": self.name, "channels": self.channels, "size": self.size}
 
+    # Continuous parameters, for optimisers over real vectors (the ``cma`` emitter). Optional: an
+    # encoding without them says so through has_vector().
+    def vector(self, genome: Any) -> np.ndarray:
+        """The genome's real-valued parameters as a 1-D float64 array (a CPPN: its weights)."""
+        raise NotImplementedError(f"the {self.name} encoding has no parameter vector")
+
+    def with_vector(self, genome: Any, x: np.ndarray) -> Any:
+        """A new genome like ``genome`` (same structure) with parameters ``x``, kept in their bounds."""
+        raise NotImplementedError(f"the {self.name} encoding has no parameter vector")
+
+    def has_vector(self) -> bool:
+        return type(self).vector is not Encoding.vector
+
     def take(self, population: Any, index: int) -> Any:
         """One genome of a population, independent of it (an archive keeps it after the batch goes)."""
         return self.unstack(population)[index]

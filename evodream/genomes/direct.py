@@ -114,6 +114,12 @@ class DirectEncoding(Encoding):
     def take(self, population: np.ndarray, index: int) -> np.ndarray:
         return _independent_copy(population[index])
 
+    def vector(self, genome: np.ndarray) -> np.ndarray:
+        return np.asarray(genome, dtype=np.float64).ravel()
+
+    def with_vector(self, genome: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, 0.0, 1.0).astype(np.float32).reshape(genome.shape)
+
     def to_json(self, genome: np.ndarray) -> dict:
         # Raw float32 bytes in base64: exact round trip, a third of the size of decimal text.
         data = np.ascontiguousarray(genome, dtype="<f4")

@@ -5,6 +5,7 @@ A factory ``(config, encoding, targets, rng) -> Search`` builds each one from an
 from ..registry import Registry
 from .archive import Archive
 from .base import Elite, Record, Search
+from .cma_emitter import CMAEmitter
 from .emitters import EMITTERS, Emitter, MutationEmitter
 from .ga import GeneticAlgorithm
 from .map_elites import MapElites
@@ -30,5 +31,5 @@ def _build_nsga2(config, encoding, targets, rng) -> NSGA2:
     return NSGA2(encoding, targets, rng, population_size=config.population, crossover_rate=config.crossover_rate)
 
 
-__all__ = ["SEARCHES", "EMITTERS", "Archive", "Elite", "Emitter", "GeneticAlgorithm", "MapElites", "MutationEmitter",
+__all__ = ["SEARCHES", "EMITTERS", "Archive", "CMAEmitter", "Elite", "Emitter", "GeneticAlgorithm", "MapElites", "MutationEmitter",
            "NSGA2", "Record", "Search"]

@@ -100,6 +100,16 @@ class CPPNEncoding(Encoding):
                                                 for f in fields(mutation.MutationSettings)})
         return mutation.mutate(population, rng, settings, strength)
 
+    # -- continuous parameters (the cma emitter): the weights at fixed topology ------------------
+
+    def vector(self, genome: CPPN) -> np.ndarray:
+        return genome.weight.astype(np.float64)
+
+    def with_vector(self, genome: CPPN, x: np.ndarray) -> CPPN:
+        weight = np.clip(x, -self.weight_range, self.weight_range).astype(np.float32)
+        # Same graph, new weights: the topology (and its cached depths) is shared, never changed.
+        return CPPN(genome.acts, genome.n_outputs, genome.src, genome.dst, weight, genome._depth)
+
     # -- rendering ----------------------------------------------------------------------------
 
     def grid(self, size: int) -> torch.Tensor:

@@ -1,0 +1,281 @@
+"""Sample efficiency of evodream's recipes: evaluations to fool a classifier, method by method.
+
+    python scripts/efficiency.py --quick            # minutes to an hour on one core (see --help)
+    python scripts/efficiency.py                    # the issue's full budgets: many core-days on CPU
+
+Three parts, each method side by side at the same budget and seeds:
+  (a) EfficientNet-Lite0, all 1,000 classes in one run: median best confidence over the classes at
+      each of --budgets-a evaluations (default 20k, 50k, 200k).
+  (b) EfficientNet-Lite0, --classes classes drawn by numpy default_rng(--class-seed).choice(1000,
+      20, replace=False) (the first N of them; default 20 classes, seed 0: 905 window shade,
+      303 long-horned beetle, 265 toy poodle, 935 mashed potato, 502 clog, ...), one single-target run per class and method, stopped at 99% or --cap-b
+      evaluations (default 50k): median evaluations to >= 99% (unreached counts as above the cap)
+      and how many reached it (the median is over the runs made; see --report-only).
+  (c) LeNet on MNIST, all 10 digits in one run per seed (--seeds-c, default 0-4): evaluations until
+      all 10 hold >= 99.99% (median over seeds; the fast recipe must stay <= 5k).
+Methods (recipes): paper (Nguyen et al.; cppn on ImageNet, direct on MNIST), fast (today's default
+before issue 14: direct), fast-cppn, lowres-cma, cppn-cma, auto (what a user gets by default).
+
+Every run is an ordinary run folder under OUT/<part>/<method>/<class or seed>; a run that already
+holds summary.json is read, not rerun, so an interrupted benchmark continues where it stopped and
+runs made with `evodream evolve --out` in that layout count. Writes OUT/efficiency.md (tables),
+OUT/efficiency.json and OUT/efficiency.png (curves), and prints the tables.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from evodream.config import EvolveConfig, from_mapping
+from evodream.evolve import evolve
+
+METHODS = {
+    "paper": {"recipe": "paper"},
+    "fast": {"recipe": "fast"},
+    "fast-cppn": {"recipe": "fast", "encoding": "cppn"},
+    "lowres-cma": {"recipe": "lowres-cma"},
+    "cppn-cma": {"recipe": "cppn-cma"},
+    "auto": {"recipe": "auto"},
+}
+IMAGENET_PAPER = {"encoding": "cppn"}  # the paper's ImageNet runs evolved CPPNs
+# Folder names of runs made by hand before this script named its methods (kept readable).
+ALIASES = {"fast": ("fast-direct",)}
+
+
+def method_settings(method: str, imagenet: bool) -> dict:
+    settings = dict(METHODS[method])
+    if method == "paper" and imagenet:
+        settings.update(IMAGENET_PAPER)
+    return settings
+
+
+def run_folder(root: Path, method: str, name: str) -> Path:
+    for alias in (method, *ALIASES.get(method, ())):
+        if (root / alias / name / "summary.json").exists():
+            return root / alias / name
+    return root / method / name
+
+
+class NotRun(Exception):
+    """--report-only: a run the table needs was never made."""
+
+
+REPORT_ONLY = False
+
+
+def ensure_run(folder: Path, settings: dict, log) -> Path:
+    """Run it unless the folder already holds a finished run."""
+    if (folder / "summary.json").exists():
+        return folder
+    if REPORT_ONLY:
+        raise NotRun(str(folder))
+    if folder.exists():  # an unfinished run: start again (evolve refuses a folder that holds one)
+        import shutil
+
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log(f"run {folder}: {settings}")
+    evolve(from_mapping(settings, base=EvolveConfig(), source="benchmark"), folder, progress=False)
+    return folder
+
+
+def metrics(folder: Path) -> list[dict]:
+    with open(folder / "metrics.csv", newline="") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def at_budget(rows: list[dict], budget: int, key: str = "median") -> float | None:
+    """The value at the first generation that reached the budget (None if the run stopped before)."""
+    for row in rows:
+        if row["evaluations"] >= budget:
+            return row[key]
+    return None
+
+
+def first_reach(folder: Path, threshold: str) -> list:
+    data = json.loads((folder / "reached.json").read_text())
+    return data["first_evaluation"][threshold]
+
+
+def median_with_misses(values: list, cap: int) -> str:
+    """Median of evaluation counts where None (never reached) counts as above the cap."""
+    if not values:
+        return "-"
+    keyed = sorted(np.inf if v is None else v for v in values)
+    median = float(np.median(keyed))
+    return f"> {cap:,}" if not np.isfinite(median) else f"{median:,.0f}"
+
+
+def part_a(args, log) -> dict:
+    out, results = Path(args.out) / "a", {}
+    top = max(args.budgets_a)
+    for method in args.methods_a:
+        settings = {**method_settings(method, True), "model": args.model, "target": "all", "goal": None,
+                    "max_evals": top, "seed": args.seed, "threads": args.threads, "checkpoint_every": 1000}
+        try:
+            rows = metrics(ensure_run(run_folder(out, method, "all"), settings, log))
+        except NotRun:
+            continue
+        results[method] = {"budgets": {b: at_budget(rows, b) for b in args.budgets_a},
+                           "curve": [(r["evaluations"], r["median"]) for r in rows]}
+    return results
+
+
+def part_b(args, log) -> dict:
+    out, results = Path(args.out) / "b", {}
+    # The first N of default_rng(seed).choice(1000, max(N, 20)): --quick's classes are the full run's first ones.
+    draw = np.random.default_rng(args.class_seed).choice(1000, max(args.classes, 20), replace=False)
+    classes = draw[:args.classes].tolist()
+    for method in args.methods_b:
+        reached, curves, finals = [], [], []
+        for target in classes:
+            settings = {**method_settings(method, True), "model": args.model, "target": str(target),
+                        "goal": 0.99, "max_evals": args.cap_b, "seed": args.seed, "threads": args.threads}
+            try:
+                folder = ensure_run(run_folder(out, method, str(target)), settings, log)
+            except NotRun:
+                reached.append("not run")
+                continue
+            reached.append(first_reach(folder, "0.99")[0])
+            curves.append([(r["evaluations"], r["best"]) for r in metrics(folder)])
+            finals.append(curves[-1][-1])
+        done = [v for v in reached if v != "not run"]
+        if not done:
+            continue
+        results[method] = {"classes": classes, "evaluations_to_99": reached, "curves": curves, "finals": finals,
+                           "median": median_with_misses(done, args.cap_b), "runs": len(done),
+                           "reached": sum(v is not None for v in done)}
+    return results
+
+
+def part_c(args, log) -> dict:
+    out, results = Path(args.out) / "c", {}
+    for method in args.methods_c:
+        counts = []
+        for seed in args.seeds_c:
+            settings = {**method_settings(method, False), "model": "lenet-mnist", "target": "all",
+                        "goal": 0.9999, "max_evals": args.cap_c, "seed": seed, "threads": args.threads}
+            folder = ensure_run(run_folder(out, method, f"seed{seed}"), settings, log)
+            firsts = first_reach(folder, "0.9999")
+            counts.append(None if None in firsts else max(firsts))
+        results[method] = {"seeds": args.seeds_c, "evaluations_all_9999": counts,
+                           "median": median_with_misses(counts, args.cap_c),
+                           "reached": sum(v is not None for v in counts)}
+    return results
+
+
+def tables(args, results: dict) -> str:
+    lines = [f"Model {args.model} (parts a, b), lenet-mnist (part c); {args.threads} thread(s); run seed {args.seed}."]
+    if "a" in results:
+        lines += ["", "(a) 1,000 classes in one run: median best confidence at each budget", "",
+                  "| method | " + " | ".join(f"{b:,} evals" for b in args.budgets_a) + " |",
+                  "|---|" + "---|" * len(args.budgets_a)]
+        for method, r in results["a"].items():
+            cells = ["-" if v is None else f"{v * 100:.2f}%" for v in r["budgets"].values()]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    if "b" in results:
+        any_b = next(iter(results["b"].values()))
+        lines += ["", f"(b) single-target runs, {len(any_b['classes'])} classes from default_rng({args.class_seed}) "
+                      f"{any_b['classes']}, cap {args.cap_b:,}: evaluations to >= 99%", "",
+                  "| method | median | reached | per class | best confidence at the end, per run made |",
+                  "|---|---|---|---|---|"]
+        for method, r in results["b"].items():
+            per = ", ".join("-" if v is None else v if isinstance(v, str) else f"{v:,}"
+                            for v in r["evaluations_to_99"])
+            final = ", ".join(f"{c * 100:.1f}% at {e:,.0f}" for e, c in r["finals"])
+            lines.append(f"| {method} | {r['median']} | {r['reached']}/{r['runs']} | {per} | {final} |")
+    if "c" in results:
+        lines += ["", f"(c) MNIST, all 10 digits >= 99.99%, seeds {args.seeds_c}, cap {args.cap_c:,}", "",
+                  "| method | median evaluations | reached | per seed |", "|---|---|---|---|"]
+        for method, r in results["c"].items():
+            per = ", ".join("-" if v is None else f"{v:,}" for v in r["evaluations_all_9999"])
+            lines.append(f"| {method} | {r['median']} | {r['reached']}/{len(r['seeds'])} | {per} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = [p for p in ("a", "b") if p in results]
+    if not parts:
+        return
+    fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 4), squeeze=False)
+    for ax, part in zip(axes[0], parts):
+        for method, r in results[part].items():
+            if part == "a":
+                x, y = zip(*r["curve"]) if r["curve"] else ((), ())
+                ax.plot(x, y, label=method)
+            else:  # median over classes of the best confidence so far, on a common grid
+                top = max(c[-1][0] for c in r["curves"] if c)
+                grid = np.linspace(0, top, 200)
+                ys = [np.interp(grid, *zip(*c), right=c[-1][1]) if c else np.zeros_like(grid) for c in r["curves"]]
+                ax.plot(grid, np.median(ys, axis=0), label=method)
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("median best confidence" + (" over 1,000 classes" if part == "a" else " over classes"))
+        ax.set_title("(a) all classes, one run" if part == "a" else "(b) one class per run")
+        ax.set_ylim(0, 1)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def parse_args(argv=None):
+    listed = lambda kind: lambda text: [kind(t) for t in text.split(",") if t]  # noqa: E731
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="runs/efficiency")
+    p.add_argument("--parts", type=listed(str), default=["a", "b", "c"])
+    p.add_argument("--model", default="efficientnet-lite0")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="run seed for parts a and b")
+    p.add_argument("--methods-a", type=listed(str), default=["paper", "fast-cppn", "cppn-cma", "auto"])
+    p.add_argument("--budgets-a", type=listed(int), default=[20_000, 50_000, 200_000])
+    p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "lowres-cma", "cppn-cma"])
+    p.add_argument("--classes", type=int, default=20)
+    p.add_argument("--class-seed", type=int, default=0)
+    p.add_argument("--cap-b", type=int, default=50_000)
+    p.add_argument("--methods-c", type=listed(str), default=["paper", "fast", "lowres-cma"])
+    p.add_argument("--seeds-c", type=listed(int), default=[0, 1, 2, 3, 4])
+    p.add_argument("--cap-c", type=int, default=100_000)
+    p.add_argument("--quick", action="store_true",
+                   help="part a at 2,000 evaluations; part b 3 classes, cap 5,000; part c in full")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: tabulate the finished runs under --out (missing ones show as 'not run')")
+    args = p.parse_args(argv)
+    for method in args.methods_a + args.methods_b + args.methods_c:
+        if method not in METHODS:
+            p.error(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    if args.quick:
+        args.budgets_a, args.classes, args.cap_b = [1_000, 2_000], 3, 5_000
+    return args
+
+
+def main(argv=None) -> int:
+    global REPORT_ONLY
+    args = parse_args(argv)
+    REPORT_ONLY = args.report_only
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    results = {}
+    for part, function in (("c", part_c), ("b", part_b), ("a", part_a)):  # cheapest first
+        if part in args.parts:
+            results[part] = function(args, log)
+    text = tables(args, results)
+    (out / "efficiency.md").write_text(text)
+    (out / "efficiency.json").write_text(json.dumps({"args": vars(args), "results": results}, default=str))
+    plot(results, out / "efficiency.png")
+    print(text)
+    print(f"wrote {out / 'efficiency.md'}, {out / 'efficiency.json'}, {out / 'efficiency.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Issue 14: the lowres encoding, the cma emitter and recipe "auto" (toy objectives, no big model)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evodream.config import EvolveConfig
+from evodream.errors import EvodreamError
+from evodream.genomes import CPPNEncoding, DirectEncoding, LowresEncoding
+from evodream.search import CMAEmitter, MapElites, MutationEmitter
+from evodream.statecheck import BadState
+
+TARGET = np.random.default_rng(5).random((3, 12, 12)).astype(np.float32)
+
+
+def toy_scores(encoding, population):
+    """Two 'classes': look like TARGET, or like its negative. Confidence is a squashed fitness."""
+    images = encoding.render(population).numpy()
+    fitness = np.stack([-((images - TARGET) ** 2).mean(axis=(1, 2, 3)),
+                        -((images - (1 - TARGET)) ** 2).mean(axis=(1, 2, 3))], axis=1)
+    return fitness, np.exp(fitness * 20)
+
+
+def make_search(encoding, kind, seed=0, batch=8):
+    emitters = {"cma": lambda: [CMAEmitter(2, encoding, goal=0.999)],
+                "mutation": lambda: [MutationEmitter(2)],
+                "mix": lambda: [MutationEmitter(2), CMAEmitter(2, encoding, goal=0.999)]}[kind]()
+    return MapElites(encoding, [0, 1], np.random.default_rng(seed), batch_size=batch, emitters=emitters)
+
+
+def run(search, generations):
+    for _ in range(generations):
+        population = search.ask()
+        search.tell(population, toy_scores(search.encoding, population))
+    return search
+
+
+def encodings():
+    return {"lowres": LowresEncoding(3, 12, grid=4), "cppn": CPPNEncoding(3, 12),
+            "direct": DirectEncoding(3, 12)}
+
+
+@pytest.mark.parametrize("name,kind", [("lowres", "cma"), ("lowres", "mutation"), ("cppn", "cma"),
+                                       ("cppn", "mix"), ("direct", "cma")])
+def test_each_emitter_improves_a_toy_objective(name, kind):
+    search = run(make_search(encodings()[name], kind), 1)
+    start = search.fitness.max()
+    run(search, 30)
+    assert search.fitness.max() > start + 0.01, (start, search.fitness)
+
+
+@pytest.mark.parametrize("name,kind", [("lowres", "cma"), ("cppn", "mix")])
+def test_checkpoint_json_round_trip_continues_identically(name, kind):
+    straight = run(make_search(encodings()[name], kind, seed=3), 30)
+    first = run(make_search(encodings()[name], kind, seed=3), 12)
+    state = json.loads(json.dumps(first.state_dict()))
+    resumed = make_search(encodings()[name], kind, seed=99)  # its own rng is replaced by the saved one
+    resumed.load_state_dict(state)
+    run(resumed, 18)
+    assert json.dumps(resumed.state_dict()) == json.dumps(straight.state_dict())
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    a, b, c = (json.dumps(run(make_search(LowresEncoding(3, 12, grid=4), "cma", seed=s), 15).state_dict())
+               for s in (1, 1, 2))
+    assert a == b and a != c
+
+
+def test_cma_restarts_when_stalled():
+    search = make_search(LowresEncoding(3, 12, grid=4), "cma")
+    search.emitters[0].patience = 2
+    run(search, 1)
+    # Scores that never improve on the archive: the emitter must restart every `patience` generations.
+    for _ in range(7):
+        population = search.ask()
+        fitness = np.full((len(population), 2), -1e9)
+        search.tell(population, (fitness, np.zeros_like(fitness)))
+    assert search.emitters[0].restarts >= 2
+
+
+def test_cma_state_is_checked():
+    search = run(make_search(LowresEncoding(3, 12, grid=4), "cma"), 3)
+    state = json.loads(json.dumps(search.state_dict()))
+    state["emitters"][0]["values"][1] = ["x"] * 8
+    with pytest.raises(BadState, match=r"values\[1\]"):
+        make_search(LowresEncoding(3, 12, grid=4), "cma").load_state_dict(state)
+    state = json.loads(json.dumps(search.state_dict()))
+    state["emitters"][0]["start"]["cell"] = 7
+    with pytest.raises(BadState, match="start.cell"):
+        make_search(LowresEncoding(3, 12, grid=4), "cma").load_state_dict(state)
+
+
+def test_cma_needs_a_parameter_vector():
+    from evodream.genomes.base import Encoding
+
+    class NoVector(LowresEncoding):
+        vector = Encoding.vector  # the base class's: no parameter vector
+
+    with pytest.raises(EvodreamError, match="parameter vector"):
+        CMAEmitter(1, NoVector(3, 12))
+
+
+def test_lowres_encoding_renders_mutates_and_round_trips():
+    encoding = LowresEncoding(3, 32, grid=8)
+    rng = np.random.default_rng(0)
+    population = encoding.random(5, rng)
+    images = encoding.render(population)
+    assert images.shape == (5, 3, 32, 32) and 0 < float(images.min()) and float(images.max()) < 1
+    children = encoding.mutate(population, rng, strength=np.array([0, 1, 1, 1, 2.0]))
+    assert np.array_equal(children[0], population[0]) and not np.array_equal(children[1], population[1])
+    genome = encoding.take(population, 2)
+    assert np.array_equal(encoding.from_json(json.loads(json.dumps(encoding.to_json(genome)))), genome)
+    assert np.array_equal(encoding.with_vector(genome, encoding.vector(genome)), genome)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.update(shape=[3, 4, 4]), "shape"),
+    (lambda d: d.update(encoding="direct"), "expected 'lowres'"),
+    (lambda d: d.update(genes_f32_base64="@@"), "invalid lowres genome"),
+    (lambda d: d.pop("genes_f32_base64"), "invalid lowres genome"),
+])
+def test_lowres_rejects_bad_genome_files(change, message):
+    encoding = LowresEncoding(3, 32, grid=8)
+    data = encoding.to_json(encoding.random(1, np.random.default_rng(0))[0])
+    change(data)
+    with pytest.raises(EvodreamError, match=message):
+        encoding.from_json(data)
+    nan = encoding.to_json(np.full((3, 8, 8), np.nan, dtype=np.float32))
+    with pytest.raises(EvodreamError, match="finite"):
+        encoding.from_json(nan)
+
+
+def test_cppn_with_vector_keeps_topology_and_bounds():
+    encoding = CPPNEncoding(3, 12)
+    genome = encoding.random(1, np.random.default_rng(0))[0]
+    moved = encoding.with_vector(genome, encoding.vector(genome) * 100)
+    assert moved.src is genome.src and np.abs(moved.weight).max() <= encoding.weight_range
+    assert not np.array_equal(moved.weight, genome.weight)
+
+
+@pytest.mark.parametrize("model,settings,recipe,encoding,emitters", [
+    ((1, 28, 10), {}, "fast", "direct", "mutation"),          # MNIST: unchanged
+    ((3, 224, 1), {}, "lowres-cma", "lowres", "cma"),          # one ImageNet class
+    ((3, 224, 1000), {}, "fast", "direct", "mutation"),        # every ImageNet class
+    ((3, 224, 1), {"encoding": "cppn"}, "fast", "cppn", "mutation"),  # the user's choice stands
+    ((3, 224, 1), {"recipe": "cppn-cma"}, "cppn-cma", "cppn", "mutation,cma"),
+])
+def test_auto_recipe(model, settings, recipe, encoding, emitters):
+    config = EvolveConfig(**settings).resolved(model)
+    assert (config.recipe, config.encoding, config.emitters) == (recipe, encoding, emitters)
+    assert EvolveConfig(**settings).resolved().recipe == (settings.get("recipe") or "fast")
+
+
+def test_manifest_records_the_resolved_recipe(tmp_path):
+    from evodream.evolve import evolve
+
+    result = evolve(EvolveConfig(target="3", generations=2, threads=1), tmp_path / "run", progress=False)
+    config = result.run.manifest["config"]
+    assert (config["recipe"], config["encoding"], config["emitters"]) == ("fast", "direct", "mutation")

@@ -31,8 +31,12 @@ from .search import (
 )
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "load_classifier", "resolve_targets", "ModelSpec", "EvolveConfig", "Callback", "Stop",
-           "run", "EvodreamError", "Evaluator", "EvolveResult", "evolve", "resume", "ENCODINGS", "CPPNEncoding",
-           "DirectEncoding", "Encoding", "PRIORS", "Objective", "Scores", "Term", "confidence", "prior", "robust",
-           "tv", "RunFolder", "EMITTERS", "SEARCHES", "NSGA2", "Archive", "Elite", "Emitter", "GeneticAlgorithm",
+__all__ = ["Classifier", "load_classifier", "resolve_targets", "ModelSpec", "EvolveConfig", "Callback",
+           "Stop",
+           "run", "EvodreamError", "Evaluator", "EvolveResult", "evolve", "resume", "ENCODINGS",
+           "CPPNEncoding",
+           "DirectEncoding", "Encoding", "PRIORS", "Objective", "Scores", "Term", "confidence", "prior",
+           "robust",
+           "tv", "RunFolder", "EMITTERS", "SEARCHES", "NSGA2", "Archive", "Elite", "Emitter",
+           "GeneticAlgorithm",
            "MapElites", "MutationEmitter", "Record", "Search"]

@@ -101,7 +101,8 @@ def config_from(values: dict, base: AscendConfig | None = None) -> AscendConfig:
         key = key.replace("-", "_")
         if key not in FIELDS:
             hint = difflib.get_close_matches(key, FIELDS, n=1)
-            raise EvodreamError(f"unknown ascend setting {key!r}" + (f": did you mean {hint[0]!r}?" if hint else ""))
+            raise EvodreamError(f"unknown ascend setting {key!r}"
+                                + (f": did you mean {hint[0]!r}?" if hint else ""))
         changes[key] = value
     return dataclasses.replace(base or AscendConfig(), **changes)
 
@@ -122,21 +123,21 @@ def validate(config: AscendConfig) -> AscendConfig:
     if not config.lr > 0:
         raise EvodreamError(f"--lr must be positive, got {config.lr}")
     if not 0 <= config.decay < 1:
-        raise EvodreamError(f"--decay must be in [0, 1): the share of the distance to the mean colour removed "
-                            f"per step, got {config.decay}")
+        raise EvodreamError(f"--decay must be in [0, 1): the share of the distance to the mean colour "
+                            f"removed per step, got {config.decay}")
     if config.blur_every < 0 or config.blur_sigma < 0 or config.jitter < 0:
         raise EvodreamError("--blur-every, --blur-sigma and --jitter must be >= 0 (0 turns them off)")
     for name in ("norm_clip", "contrib_clip"):
         value = getattr(config, name)
         if not 0 <= value < 100:
-            raise EvodreamError(f"--{name.replace('_', '-')} is a percentile of pixels to reset: give 0 to <100, "
-                                f"got {value}")
+            raise EvodreamError(f"--{name.replace('_', '-')} is a percentile of pixels to reset: "
+                                f"give 0 to <100, got {value}")
         if value and config.param != "pixel":
             raise EvodreamError(f"--{name.replace('_', '-')} resets pixels, so it needs --param pixel "
                                 "(the fourier parameterisation has no pixels to reset)")
     if config.init not in INITS and not Path(config.init).exists():
-        raise EvodreamError(f"--init {config.init!r} is neither {' nor '.join(INITS)} nor an existing image file: "
-                            "check the spelling or the path")
+        raise EvodreamError(f"--init {config.init!r} is neither {' nor '.join(INITS)} nor an existing image "
+                            "file: check the spelling or the path")
     if config.goal is not None and not 0 < config.goal <= 1:
         raise EvodreamError(f"--goal must be in (0, 1], or none, got {config.goal}")
     if config.steps is None and config.max_evals is None and config.goal is None:
@@ -168,11 +169,13 @@ def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> A
     names = [classifier.class_names[t] for t in targets]
     size = crop_render_size(classifier.input_size) if config.ten_crop else classifier.input_size
     if config.jitter >= size:
-        raise EvodreamError(f"--jitter {config.jitter} is not smaller than the {size}-pixel image: use a few pixels")
+        raise EvodreamError(f"--jitter {config.jitter} is not smaller than the {size}-pixel image: "
+                            "use a few pixels")
     rng = seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     images = starting_images(config, len(targets), classifier.channels, size, generator)
-    objective = Objective(classifier, targets, kind=config.confidence, ten_crop=config.ten_crop, priors=config.priors)
+    objective = Objective(classifier, targets, kind=config.confidence, ten_crop=config.ten_crop,
+                          priors=config.priors)
     fourier_noise = FOURIER_NOISE if config.param == "fourier" and config.init == "noise" else None
     search = GradientAscent(objective, images, config.ascent_settings(), rng, noise_spectrum=fourier_noise,
                             generator=generator)
@@ -185,7 +188,8 @@ def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> A
                 "objective": objective.settings(),
                 "metrics": {"generation": "step", "evaluations": "images passed forward+backward"}}
     run = RunFolder.create(out, manifest)
-    stop = Stop(generations=config.steps, max_evals=config.max_evals, goal=config.goal, generation_word="steps")
+    stop = Stop(generations=config.steps, max_evals=config.max_evals, goal=config.goal,
+                generation_word="steps")
     callbacks = [ProgressBar(config.steps, run.path.name, unit="step", enabled=progress,
                              extra=lambda loop: f"active {len(search.active_rows())}"),
                  RunRecorder(run, Milestones(targets, names))]
@@ -205,13 +209,15 @@ def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> A
     return result
 
 
-def run_for_compare(folder: str | Path, *, model: str, targets: str, budget: int, seed: int, goal: float | None,
+def run_for_compare(folder: str | Path, *, model: str, targets: str, budget: int, seed: int,
+                    goal: float | None,
                     priors: str | None, threads: int | None, progress: bool) -> bool:
     """`evodream compare`'s gradient-ascent method: run with an evaluation budget instead of a step count.
 
     Returns True when `folder` already holds a finished run with these settings (it is reused).
     """
-    config = validate(config_from({"model": model, "target": targets, "seed": seed, "goal": goal, "steps": None,
+    config = validate(config_from({"model": model, "target": targets, "seed": seed, "goal": goal,
+                                   "steps": None,
                                    "max_evals": budget, "priors": priors or {}, "threads": threads}))
     state = existing_run(folder, "ascend", config.to_dict(), fix="give compare a new --out")
     if state == "finished":

@@ -96,8 +96,9 @@ COMMAND_MODULES: list[str] = ["report", "compare", "transfer", "ascend", "dream"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="evodream", description="Breed fooling images: pictures a classifier labels with "
-                                                  "near-certain confidence while people see noise or patterns.")
+    parser = _Parser(prog="evodream",
+                     description="Breed fooling images: pictures a classifier labels with near-certain "
+                                 "confidence while people see noise or patterns.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     importlib.import_module("evodream.commands.evolve").register(sub, _Parser)
     p = sub.add_parser("models", help="list the models evodream can load")

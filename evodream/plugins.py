@@ -22,11 +22,13 @@ def load_plugins(text: str | None) -> None:
     """Import every module named in the comma-separated `text` (already imported ones are kept)."""
     for name in plugin_names(text):
         if not _MODULE.match(name):
-            raise EvodreamError(f"plugin {name!r} is not a module name: give a dotted name such as my_pkg.plugin")
+            raise EvodreamError(f"plugin {name!r} is not a module name: give a dotted name such as "
+                                "my_pkg.plugin")
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            raise EvodreamError(f"cannot import plugin {name!r} ({exc}): install it or put it on PYTHONPATH") from None
+            raise EvodreamError(f"cannot import plugin {name!r} ({exc}): install it or put it on "
+                                "PYTHONPATH") from None
 
 
 def load_plugin_flags(argv) -> None:

@@ -138,7 +138,8 @@ PYRIBS_GOAL = 0.9999
 PYRIBS_CHECKPOINTS = (10_000, 100_000)
 
 
-def pyribs_fooling_mnist(classifier, cap, seed=0, batch=30, sigma=0.5, goal=PYRIBS_GOAL, report_every=100_000):
+def pyribs_fooling_mnist(classifier, cap, seed=0, batch=30, sigma=0.5, goal=PYRIBS_GOAL,
+                         report_every=100_000):
     """pyribs' fooling-MNIST tutorial recipe on `classifier`, until every digit holds `goal` or `cap` images.
 
     Returns None (after one line saying so) when pyribs is not installed; else a dict with the
@@ -160,14 +161,16 @@ def pyribs_fooling_mnist(classifier, cap, seed=0, batch=30, sigma=0.5, goal=PYRI
     emitter = GaussianEmitter(archive, sigma=sigma, x0=np.full(pixels, 0.5), bounds=[(0.0, 1.0)] * pixels,
                               batch_size=batch, seed=seed)
     scheduler = Scheduler(archive, [emitter])
-    best = np.full(digits, -np.inf)          # best probability of each digit so far = its cell's elite objective
+    best = np.full(digits,
+                   -np.inf)          # best probability of each digit so far = its cell's elite objective
     first = np.full(digits, -1, dtype=np.int64)
     shape = (-1, classifier.channels, classifier.input_size, classifier.input_size)
     start_queries, start = classifier.queries, time.perf_counter()
     evaluations, next_report = 0, report_every
     while evaluations < cap and (first < 0).any():
         solutions = scheduler.ask()
-        probs = classifier.probs(torch.from_numpy(solutions.astype(np.float32)).view(shape))  # one call per batch
+        # one call per batch
+        probs = classifier.probs(torch.from_numpy(solutions.astype(np.float32)).view(shape))
         top, predicted = probs.max(dim=1)
         objective, measure = top.numpy().astype(np.float64), predicted.numpy()
         scheduler.tell(objective, measure[:, None].astype(np.float64))
@@ -188,8 +191,8 @@ def pyribs_fooling_mnist(classifier, cap, seed=0, batch=30, sigma=0.5, goal=PYRI
 
 
 def evodream_to_goal(encoding, seed, threads):
-    """`evodream evolve --model lenet-mnist --encoding ENCODING --algorithm map-elites --target all --seed SEED`
-    through the Python API, its run folder in a temporary directory."""
+    """`evodream evolve --model lenet-mnist --encoding ENCODING --algorithm map-elites --target all
+    --seed SEED` through the Python API, its run folder in a temporary directory."""
     from evodream.config import EvolveConfig
     from evodream.evolve import evolve
 
@@ -204,16 +207,20 @@ def evodream_to_goal(encoding, seed, threads):
 
 def pyribs_case(cap, threads, seeds=(0, 1, 2), encodings=("direct", "cppn")):
     lenet = load_classifier("lenet-mnist")  # a fresh one: its query counter is this case's alone
-    print(f"pyribs fooling_mnist recipe on lenet-mnist (GridArchive 10 cells, GaussianEmitter sigma 0.5 from grey, "
-          f"batch 30), until all 10 digits >= {PYRIBS_GOAL:.2%} or {cap:,} evaluations:", flush=True)
+    print(f"pyribs fooling_mnist recipe on lenet-mnist (GridArchive 10 cells, GaussianEmitter sigma 0.5 "
+          f"from grey, batch 30), until all 10 digits >= {PYRIBS_GOAL:.2%} or {cap:,} evaluations:",
+          flush=True)
     theirs = pyribs_fooling_mnist(lenet, cap)
     if theirs is None:
         return None
     first = theirs["first"]
-    reached = lambda n: int(((first >= 0) & (first <= n)).sum())
+    def reached(n):
+        return int(((first >= 0) & (first <= n)).sum())
+
     marks = [n for n in PYRIBS_CHECKPOINTS if n < cap] + [cap]
     print(f"  pyribs: {theirs['evaluations']:,} evaluations, {int((first >= 0).sum())}/10 digits >= "
-          f"{PYRIBS_GOAL:.2%} at the end ({'finished' if theirs['finished'] else 'NOT finished within the cap'}), "
+          f"{PYRIBS_GOAL:.2%} at the end "
+          f"({'finished' if theirs['finished'] else 'NOT finished within the cap'}), "
           f"{theirs['seconds']:.0f} s", flush=True)
     print("  pyribs digits >= 99.99% by " + ", ".join(f"{n:,}: {reached(n)}/10" for n in marks)
           + "   best per digit " + " ".join(f"{d}:{p:.6f}" if np.isfinite(p) else f"{d}:none"
@@ -223,8 +230,8 @@ def pyribs_case(cap, threads, seeds=(0, 1, 2), encodings=("direct", "cppn")):
     for encoding in encodings:
         runs = [evodream_to_goal(encoding, seed, threads) for seed in seeds]
         results[encoding] = runs
-        for seed, run in zip(seeds, runs):
-            status = "all 10 digits >= 99.99%" if run["finished"] else f"NOT finished ({run['stop']})"
+        for seed, outcome in zip(seeds, runs):
+            status = "all 10 digits >= 99.99%" if outcome["finished"] else f"NOT finished ({outcome['stop']})"
             print(f"  evodream {encoding:<6} seed {seed}: {run['evaluations']:>7,} evaluations "
                   f"({run['queries']:,} classifier images), {status}, {run['seconds']:.1f} s", flush=True)
         done = [r["evaluations"] for r in runs if r["finished"]]
@@ -234,15 +241,15 @@ def pyribs_case(cap, threads, seeds=(0, 1, 2), encodings=("direct", "cppn")):
             continue
         mean, worst = float(np.mean(done)), max(done)
         prefix = "" if theirs["finished"] else "> "
-        note = "" if theirs["finished"] else f" (pyribs did not finish: > cap / ours, a lower bound)"
+        note = "" if theirs["finished"] else " (pyribs did not finish: > cap / ours, a lower bound)"
         unfinished = len(runs) - len(done)
         if unfinished:
             note += f" ({unfinished} evodream seed(s) did not finish and are left out)"
         ratio_mean, ratio_worst = theirs["evaluations"] / mean, theirs["evaluations"] / worst
         goal = "met" if ratio_worst >= 100 and not unfinished else "NOT met"
-        print(f"  ratio pyribs / evodream {encoding}: {prefix}{theirs['evaluations']:,} / {mean:,.0f} (mean of "
-              f"{len(done)} seeds) = {prefix}{ratio_mean:,.1f}x; against the slowest seed {prefix}{ratio_worst:,.1f}x"
-              f"{note}; goal >= 100x: {goal}", flush=True)
+        print(f"  ratio pyribs / evodream {encoding}: {prefix}{theirs['evaluations']:,} / {mean:,.0f} "
+              f"(mean of {len(done)} seeds) = {prefix}{ratio_mean:,.1f}x; against the slowest seed "
+              f"{prefix}{ratio_worst:,.1f}x{note}; goal >= 100x: {goal}", flush=True)
     return theirs, results
 
 
@@ -279,15 +286,18 @@ def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = 
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--imagenet", action="store_true", help="also the EfficientNet-Lite0 CPPN case (slow)")
+    parser.add_argument("--imagenet", action="store_true",
+                        help="also the EfficientNet-Lite0 CPPN case (slow)")
     parser.add_argument("--imagenet-from", metavar="RUN",
-                        help="start the --imagenet case from this 1,000-class CPPN run's archive (grown CPPNs)")
+                        help="start the --imagenet case from this 1,000-class CPPN run's archive "
+                             "(grown CPPNs)")
     parser.add_argument("--pyribs", action="store_true",
-                        help="also evaluations to all 10 digits at 99.99%%: pyribs' fooling_mnist recipe against "
-                             "evodream (slow; needs pip install -e '.[bench]')")
+                        help="also evaluations to all 10 digits at 99.99%%: pyribs' fooling_mnist recipe "
+                             "against evodream (slow; needs pip install -e '.[bench]')")
     parser.add_argument("--pyribs-cap", type=int, default=1_000_000,
                         help="evaluations after which the pyribs run stops unfinished (default 1,000,000)")
     parser.add_argument("--all", action="store_true", help="every case: --imagenet and --pyribs")
@@ -299,7 +309,8 @@ def main():
     if args.imagenet_from:
         args.imagenet = True
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.seconds:g} s per measurement")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"{args.seconds:g} s per measurement")
     engine_table([("lenet-mnist", [10, 200])], args.seconds)  # EfficientNet-Lite0's rows: in --imagenet
 
     lenet = load_classifier("lenet-mnist", engine=args.engine)

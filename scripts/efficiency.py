@@ -8,7 +8,8 @@ Three parts, each method side by side at the same budget and seeds:
       each of --budgets-a evaluations (default 20k, 50k, 200k).
   (b) EfficientNet-Lite0, --classes classes drawn by numpy default_rng(--class-seed).choice(1000,
       20, replace=False) (the first N of them; default 20 classes, seed 0: 905 window shade,
-      303 long-horned beetle, 265 toy poodle, 935 mashed potato, 502 clog, ...), one single-target run per class and method, stopped at 99% or --cap-b
+      303 long-horned beetle, 265 toy poodle, 935 mashed potato, 502 clog, ...), one
+      single-target run per class and method, stopped at 99% or --cap-b
       evaluations (default 50k): median evaluations to >= 99% (unreached counts as above the cap)
       and how many reached it (the median is over the runs made; see --report-only).
   (c) LeNet on MNIST, all 10 digits in one run per seed (--seeds-c, default 0-4): evaluations until
@@ -127,7 +128,8 @@ def part_a(args, log) -> dict:
 
 def part_b(args, log) -> dict:
     out, results = Path(args.out) / "b", {}
-    # The first N of default_rng(seed).choice(1000, max(N, 20)): --quick's classes are the full run's first ones.
+    # The first N of default_rng(seed).choice(1000, max(N, 20)): --quick's classes are the full run's
+    # first ones.
     draw = np.random.default_rng(args.class_seed).choice(1000, max(args.classes, 20), replace=False)
     classes = draw[:args.classes].tolist()
     for method in args.methods_b:
@@ -146,7 +148,8 @@ def part_b(args, log) -> dict:
         done = [v for v in reached if v != "not run"]
         if not done:
             continue
-        results[method] = {"classes": classes, "evaluations_to_99": reached, "curves": curves, "finals": finals,
+        results[method] = {"classes": classes, "evaluations_to_99": reached, "curves": curves,
+                           "finals": finals,
                            "median": median_with_misses(done, args.cap_b), "runs": len(done),
                            "reached": sum(v is not None for v in done)}
     return results
@@ -169,7 +172,8 @@ def part_c(args, log) -> dict:
 
 
 def tables(args, results: dict) -> str:
-    lines = [f"Model {args.model} (parts a, b), lenet-mnist (part c); {args.threads} thread(s); run seed {args.seed}."]
+    lines = [f"Model {args.model} (parts a, b), lenet-mnist (part c); {args.threads} thread(s); "
+             f"run seed {args.seed}."]
     if "a" in results:
         lines += ["", "(a) 1,000 classes in one run: median best confidence at each budget", "",
                   "| method | " + " | ".join(f"{b:,} evals" for b in args.budgets_a) + " |",
@@ -179,8 +183,9 @@ def tables(args, results: dict) -> str:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if "b" in results:
         any_b = next(iter(results["b"].values()))
-        lines += ["", f"(b) single-target runs, {len(any_b['classes'])} classes from default_rng({args.class_seed}) "
-                      f"{any_b['classes']}, cap {args.cap_b:,}: evaluations to >= 99%", "",
+        lines += ["", f"(b) single-target runs, {len(any_b['classes'])} classes from "
+                      f"default_rng({args.class_seed}) {any_b['classes']}, cap {args.cap_b:,}: "
+                      "evaluations to >= 99%", "",
                   "| method | median | reached | per class | best confidence at the end, per run made |",
                   "|---|---|---|---|---|"]
         for method, r in results["b"].items():
@@ -215,7 +220,8 @@ def plot(results: dict, path: Path) -> None:
             else:  # median over classes of the best confidence so far, on a common grid
                 top = max(c[-1][0] for c in r["curves"] if c)
                 grid = np.linspace(0, top, 200)
-                ys = [np.interp(grid, *zip(*c), right=c[-1][1]) if c else np.zeros_like(grid) for c in r["curves"]]
+                ys = [np.interp(grid, *zip(*c),
+                                right=c[-1][1]) if c else np.zeros_like(grid) for c in r["curves"]]
                 ax.plot(grid, np.median(ys, axis=0), label=method)
         ax.set_xlabel("evaluations")
         ax.set_ylabel("median best confidence" + (" over 1,000 classes" if part == "a" else " over classes"))
@@ -237,7 +243,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="run seed for parts a and b")
     p.add_argument("--methods-a", type=listed(str), default=["paper", "fast-cppn", "cppn-cma", "auto"])
     p.add_argument("--budgets-a", type=listed(int), default=[20_000, 50_000, 200_000])
-    p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "lowres-cma", "cppn-cma"])
+    p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "lowres-cma",
+                                                             "cppn-cma"])
     p.add_argument("--classes", type=int, default=20)
     p.add_argument("--class-seed", type=int, default=0)
     p.add_argument("--cap-b", type=int, default=50_000)
@@ -247,7 +254,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true",
                    help="part a at 2,000 evaluations; part b 3 classes, cap 5,000; part c in full")
     p.add_argument("--report-only", action="store_true",
-                   help="run nothing: tabulate the finished runs under --out (missing ones show as 'not run')")
+                   help="run nothing: tabulate the finished runs under --out "
+                        "(missing ones show as 'not run')")
     args = p.parse_args(argv)
     for method in args.methods_a + args.methods_b + args.methods_c:
         if method not in METHODS:

@@ -15,7 +15,8 @@ from evodream.retrain import as_dataset, fit
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="lenet-mnist", choices=sorted(WEIGHT_FILES))
     parser.add_argument("--epochs", type=int, default=15)
@@ -25,8 +26,10 @@ def main():
     train, held_out = mnist_split()
     net = LeNet()
     acc = fit(net, as_dataset(train, "training set", "mnist"), as_dataset(held_out, "held-out set", "mnist"),
-              epochs=args.epochs, log=lambda epoch, acc: print(f"epoch {epoch:2d}: held-out accuracy {acc:.4f}"))
-    out = Path(__file__).resolve().parent.parent / "evodream" / "classifiers" / "weights" / WEIGHT_FILES[args.name]
+              epochs=args.epochs, log=lambda epoch,
+              acc: print(f"epoch {epoch:2d}: held-out accuracy {acc:.4f}"))
+    weights = Path(__file__).resolve().parent.parent / "evodream" / "classifiers" / "weights"
+    out = weights / WEIGHT_FILES[args.name]
     torch.save(net.state_dict(), out)
     print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB), held-out accuracy {acc:.4f}")
 

@@ -19,6 +19,10 @@ def _metrics(folder):
         return list(csv.DictReader(handle))
 
 
+def _without_time(rows):
+    return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
+
+
 def test_small_run_writes_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, _ = _run(["evolve", "--target", "3,7", "--generations", "20", "--goal", "none",
@@ -52,12 +56,12 @@ def test_resume_continues_the_generation_count(tmp_path, capsys):
 
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, capsys):
     whole, split = tmp_path / "whole", tmp_path / "split"
-    base = ["evolve", "--target", "all", "--goal", "none", "--seed", "5", "--checkpoint-every", "10", "--quiet"]
+    base = ["evolve", "--target", "all", "--goal", "none", "--seed", "5", "--checkpoint-every", "10",
+            "--quiet"]
     _run(base + ["--generations", "40", "--out", str(whole)], capsys)
     _run(base + ["--generations", "20", "--out", str(split)], capsys)
     _run(["evolve", "--resume", str(split), "--generations", "40", "--quiet"], capsys)
-    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
-    assert drop_time(_metrics(whole)) == drop_time(_metrics(split))
+    assert _without_time(_metrics(whole)) == _without_time(_metrics(split))
     for name in ("0000-0.json", "0009-9.json"):
         assert (whole / "elites" / name).read_text() == (split / "elites" / name).read_text()
 
@@ -70,8 +74,7 @@ def test_overlapped_run_resumes_like_an_uninterrupted_one(tmp_path, capsys):
     _run(base + ["--generations", "8", "--out", str(split)], capsys)
     assert json.loads((split / "checkpoint.json").read_text())["search"]["asked"]  # a generation bred ahead
     _run(["evolve", "--resume", str(split), "--generations", "16", "--quiet"], capsys)
-    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
-    assert len(_metrics(whole)) == 16 and drop_time(_metrics(whole)) == drop_time(_metrics(split))
+    assert len(_metrics(whole)) == 16 and _without_time(_metrics(whole)) == _without_time(_metrics(split))
     assert (whole / "elites" / "0004-4.json").read_text() == (split / "elites" / "0004-4.json").read_text()
 
 
@@ -109,7 +112,8 @@ def test_config_file_values_and_flag_overrides(tmp_path, capsys):
     config = tmp_path / "run.toml"
     config.write_text('[evolve]\ntarget = [2, 5]\ngenerations = 3\ngoal = 0.5\npopulation = 4\n')
     out = tmp_path / "r"
-    assert _run(["evolve", "--config", str(config), "--population", "6", "--out", str(out), "--quiet"], capsys)[0] == 0
+    assert _run(["evolve", "--config", str(config), "--population", "6", "--out", str(out), "--quiet"],
+                capsys)[0] == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["targets"] == [2, 5] and manifest["config"]["population"] == 6
 
@@ -118,7 +122,8 @@ def test_an_existing_run_is_never_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     _run(["evolve", "--target", "1", "--generations", "2", "--out", str(out), "--quiet"], capsys)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    code, _, err = _run(["evolve", "--target", "1", "--generations", "2", "--out", str(out), "--quiet"], capsys)
+    code, _, err = _run(["evolve", "--target", "1", "--generations", "2", "--out", str(out), "--quiet"],
+                        capsys)
     assert code == 2 and "already holds a run" in err and "--resume" in err
     assert before == {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
 
@@ -154,7 +159,8 @@ def test_render_a_cppn_champion_large(tmp_path, capsys):
     from PIL import Image
 
     out = tmp_path / "run"
-    _run(["evolve", "--encoding", "cppn", "--target", "4", "--generations", "3", "--out", str(out), "--quiet"], capsys)
+    _run(["evolve", "--encoding", "cppn", "--target", "4", "--generations", "3", "--out", str(out),
+          "--quiet"], capsys)
     code, stdout, _ = _run(["render", str(out), "--class", "4", "--size", "256"], capsys)
     assert code == 0 and Image.open(stdout.strip()).size == (256, 256)
     code, _, err = _run(["render", str(out), "--class", "4", "--size", "256"], capsys)

@@ -260,7 +260,9 @@ def _same_run(a: Path, b: Path):
     assert elites == sorted(p.name for p in (b / "elites").iterdir()) and elites
     for name in elites:
         assert (a / "elites" / name).read_bytes() == (b / "elites" / name).read_bytes(), name
-    search = lambda run: json.loads((run / "checkpoint.json").read_text())["search"]
+    def search(run):
+        return json.loads((run / "checkpoint.json").read_text())["search"]
+
     assert search(a) == search(b)
 
 

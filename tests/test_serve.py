@@ -16,8 +16,10 @@ from starlette.testclient import TestClient  # noqa: E402
 from evodream import EvolveConfig, evolve  # noqa: E402
 from evodream.ascend import AscendConfig, ascend  # noqa: E402
 from evodream.runs import RunFolder  # noqa: E402
-from evodream.serve import create_app  # noqa: E402
-from evodream.serve import folders  # noqa: E402
+from evodream.serve import (
+    create_app,  # noqa: E402
+    folders,  # noqa: E402
+)
 
 
 @pytest.fixture(scope="module")

@@ -126,9 +126,8 @@ def click(element) -> bool:
 
 
 def wait(driver, condition, timeout=90, what=""):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
 
     # a list redrawn between finding an element and using it: look again
     return WebDriverWait(

@@ -54,7 +54,8 @@ class Classifier:
         for p in self.module.parameters():
             p.requires_grad_(False)
         shape = (1, self.channels, 1, 1)
-        self._mean = torch.tensor(mean or [0.0] * channels, dtype=torch.float32, device=self.device).view(shape)
+        self._mean = torch.tensor(mean or [0.0] * channels, dtype=torch.float32,
+                                  device=self.device).view(shape)
         self._std = torch.tensor(std or [1.0] * channels, dtype=torch.float32, device=self.device).view(shape)
         self.queries = 0
         self._released_at = time.monotonic()

@@ -11,7 +11,8 @@ def add_model_flags(parser, defaults: bool = True) -> None:
     that load one. ``defaults=False`` leaves unset flags None, for commands whose config file fills them."""
     parser.add_argument("--device", default="cpu" if defaults else None, help="cpu (default) or cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
+    parser.add_argument("--classes", dest="classes_file",
+                        help="custom model: file with one class name per line")
     parser.add_argument("--input-size", type=int, help="custom model: input size in pixels")
     parser.add_argument("--weights", help="torchvision model: a local weights file (state dict)")
 

@@ -23,7 +23,8 @@ def _build_direct(config, channels: int, size: int) -> DirectEncoding:
 @ENCODINGS.register("cppn", help="a compositional pattern-producing network", defaults={
     "mutation_rate": 0.1, "eta": 15.0})
 def _build_cppn(config, channels: int, size: int) -> CPPNEncoding:
-    return CPPNEncoding(channels, size, colour=config.colour, weight_rate=config.mutation_rate, eta=config.eta)
+    return CPPNEncoding(channels, size, colour=config.colour, weight_rate=config.mutation_rate,
+                        eta=config.eta)
 
 
 # Unbounded genes: mutation_rate is the share of genes a mutation moves (by N(0, 0.5 * strength)).

@@ -41,7 +41,8 @@ def sbx_crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, eta: f
     u = rng.random(a.shape, dtype=np.float32)
     beta = np.where(u <= 0.5, (2 * u) ** (1 / (eta + 1)), (1 / (2 * (1 - u))) ** (1 / (eta + 1)))
     pick_first = rng.random(a.shape[:1] + (1,) * (a.ndim - 1)) < 0.5
-    child = np.where(pick_first, 0.5 * ((1 + beta) * a + (1 - beta) * b), 0.5 * ((1 - beta) * a + (1 + beta) * b))
+    child = np.where(pick_first, 0.5 * ((1 + beta) * a + (1 - beta) * b),
+                     0.5 * ((1 - beta) * a + (1 + beta) * b))
     return np.clip(child, 0.0, 1.0).astype(np.float32)
 
 

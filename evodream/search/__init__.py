@@ -28,8 +28,10 @@ def _build_ga(config, encoding, targets, rng) -> GeneticAlgorithm:
 
 @SEARCHES.register("nsga2", help="a Pareto front of confidence against naturalness per target")
 def _build_nsga2(config, encoding, targets, rng) -> NSGA2:
-    return NSGA2(encoding, targets, rng, population_size=config.population, crossover_rate=config.crossover_rate)
+    return NSGA2(encoding, targets, rng, population_size=config.population,
+                 crossover_rate=config.crossover_rate)
 
 
-__all__ = ["SEARCHES", "EMITTERS", "Archive", "CMAEmitter", "Elite", "Emitter", "GeneticAlgorithm", "MapElites", "MutationEmitter",
+__all__ = ["SEARCHES", "EMITTERS", "Archive", "CMAEmitter", "Elite", "Emitter", "GeneticAlgorithm",
+           "MapElites", "MutationEmitter",
            "NSGA2", "Record", "Search"]

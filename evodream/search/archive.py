@@ -39,7 +39,8 @@ class Archive:
         """A population of the genomes in these cells (repeats allowed)."""
         return self.encoding.stack([self.genomes[c] for c in cells])
 
-    def insert(self, children: Any, fitness: np.ndarray, confidence: np.ndarray, evaluations: int) -> np.ndarray:
+    def insert(self, children: Any, fitness: np.ndarray, confidence: np.ndarray,
+               evaluations: int) -> np.ndarray:
         """Put each child into every cell it beats; returns the indices of the improved cells."""
         best = fitness.argmax(axis=0)
         best_fitness = fitness[best, np.arange(fitness.shape[1])]
@@ -59,13 +60,15 @@ class Archive:
         return improved
 
     def elites(self) -> list[Elite]:
-        return [Elite(self.targets[i], g, float(self.fitness[i]), float(self.confidence[i]), int(self.found_at[i]))
+        return [Elite(self.targets[i], g, float(self.fitness[i]), float(self.confidence[i]),
+                      int(self.found_at[i]))
                 for i, g in enumerate(self.genomes) if g is not None]
 
     def state_dict(self, defer: bool = False) -> list:
         to_json = self.encoding.to_json
         return [None if g is None else {
-            "genome": functools.partial(to_json, g) if defer else to_json(g), "fitness": float(self.fitness[i]),
+            "genome": functools.partial(to_json, g) if defer else to_json(g),
+            "fitness": float(self.fitness[i]),
             "confidence": float(self.confidence[i]), "found_at": int(self.found_at[i])}
             for i, g in enumerate(self.genomes)]
 

@@ -27,7 +27,8 @@ class GeneticAlgorithm(PopulationSearch):
     def __init__(self, encoding: Encoding, targets: Sequence[int], rng: np.random.Generator, *,
                  population_size: int = 10, tournament_size: int = 3, elite_count: int = 1,
                  crossover_rate: float = 0.0, mutation_rate: float = 1.0):
-        super().__init__(encoding, targets, rng, population_size=population_size, crossover_rate=crossover_rate)
+        super().__init__(encoding, targets, rng, population_size=population_size,
+                         crossover_rate=crossover_rate)
         self.elite_count = min(elite_count, population_size)
         self.mutation_rate = mutation_rate  # chance an offspring is mutated (DEAP's mutpb)
         self.toolbox = base.Toolbox()
@@ -50,7 +51,8 @@ class GeneticAlgorithm(PopulationSearch):
         self.logbook.record(gen=self.generation, evals=self.evaluations,
                             **self.stats.compile([hall[0] for hall in self.halls]))
         if len(self.logbook) > 2 * LOGBOOK_KEEP:  # a long run must not grow: metrics.csv holds the history
-            list.__delitem__(self.logbook, slice(0, -LOGBOOK_KEEP))  # (Logbook's own slice deletion is broken)
+            list.__delitem__(self.logbook, slice(0,
+                                                 -LOGBOOK_KEEP))  # (Logbook's own slice deletion is broken)
         return record
 
     def _offspring(self, population: list) -> list:

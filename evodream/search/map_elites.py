@@ -121,7 +121,8 @@ class MapElites(Search):
         saved = check_list(state.get("emitters"), "search.emitters", len(self.emitters), "emitters")
         for i, (emitter, data) in enumerate(zip(self.emitters, saved)):
             if check_type(data, dict, f"search.emitters[{i}]").get("name") != emitter.name:
-                raise BadState(f"search.emitters[{i}] is {data.get('name')!r:.40}, the run uses {emitter.name!r}")
+                raise BadState(f"search.emitters[{i}] is {data.get('name')!r:.40}, "
+                               f"the run uses {emitter.name!r}")
         for i, ask in enumerate(check_list(state.get("asked"), "search.asked")):
             where = f"search.asked[{i}]"
             genomes = check_list(check_type(ask, dict, where).get("genomes"), f"{where}.genomes")
@@ -130,7 +131,8 @@ class MapElites(Search):
             if ask.get("infos") is not None:
                 infos = check_list(ask["infos"], f"{where}.infos", len(self.emitters), "emitter infos")
                 if len(genomes) != self.batch_size:
-                    raise BadState(f"{where}.genomes holds {len(genomes)} genomes, batches hold {self.batch_size}")
+                    raise BadState(f"{where}.genomes holds {len(genomes)} genomes, "
+                                   f"batches hold {self.batch_size}")
                 for j, (emitter, n, info) in enumerate(zip(self.emitters, self.shares(), infos)):
                     emitter.check_info(info, n, len(self.targets), f"{where}.infos[{j}]")
 

@@ -37,7 +37,8 @@ class NSGA2(PopulationSearch):
 
     def __init__(self, encoding: Encoding, targets: Sequence[int], rng: np.random.Generator, *,
                  population_size: int = 20, crossover_rate: float = 0.0):
-        super().__init__(encoding, targets, rng, population_size=population_size, crossover_rate=crossover_rate)
+        super().__init__(encoding, targets, rng, population_size=population_size,
+                         crossover_rate=crossover_rate)
         self.toolbox = base.Toolbox()
         self.toolbox.register("select", tools.selNSGA2)
 
@@ -73,7 +74,8 @@ class NSGA2(PopulationSearch):
         genomes = self.encoding.stack([ind.genome for ind in parents])
         if self.crossover_rate > 0:
             genomes = self._crossed(genomes, self._tournament(population, len(parents)))
-        return [_individual(g) for g in self.encoding.unstack(self.encoding.mutate(genomes, self.rng, self.generation))]
+        return [_individual(g) for g in self.encoding.unstack(self.encoding.mutate(genomes, self.rng,
+                                                                                   self.generation))]
 
     @staticmethod
     def _new(genome):

@@ -103,7 +103,8 @@ class PopulationSearch(Search):
         crossed = self.encoding.unstack(self.encoding.crossover(
             genomes, self.encoding.stack([ind.genome for ind in mates]), self.rng))
         use = self.rng.random(len(crossed)) < self.crossover_rate
-        return self.encoding.stack([c if u else g for c, g, u in zip(crossed, self.encoding.unstack(genomes), use)])
+        return self.encoding.stack([c if u else g for c, g, u in zip(crossed, self.encoding.unstack(genomes),
+                                                                     use)])
 
     def elites(self) -> list[Elite]:
         return [Elite(target, hall[0].genome, hall[0].fitness.values[0], hall[0].confidence, hall[0].found_at)
@@ -121,7 +122,8 @@ class PopulationSearch(Search):
             "evaluations": self.evaluations,
             "rng": rng_state(self.rng),
             "python_random": python_random_state(),
-            "populations": [[None if id(ind) in unscored else dump(ind) for ind in pop] for pop in self.populations],
+            "populations": [[None if id(ind) in unscored else dump(ind) for ind in pop]
+                            for pop in self.populations],
             "unscored": [[self.encoding.to_json(ind.genome) for ind in pop if id(ind) in unscored]
                          for pop in self.populations] if self._unscored is not None else None,
             "halls": [[dump(ind) for ind in hall] for hall in self.halls],
@@ -162,9 +164,11 @@ class PopulationSearch(Search):
             fresh = iter(unscored[t] if unscored is not None else ())
             loaded = []
             for data in pop:
-                ind = self._load(data) if data is not None else self._new(self.encoding.from_json(next(fresh)))
                 if data is None:
+                    ind = self._new(self.encoding.from_json(next(fresh)))
                     self._unscored.append((t, ind))
+                else:
+                    ind = self._load(data)
                 loaded.append(ind)
             self.populations.append(loaded)
         for hall, saved in zip(self.halls, state["halls"]):

@@ -84,26 +84,29 @@ def run(search, evaluator, stop: Stop, callbacks: Sequence[Callback] = (), *, ov
         confidences = [e.confidence for e in search.elites()] or [0.0]
         loop.reason = stop.reason(search.generation, search.evaluations, confidences, elapsed)
     waiting = list(search.pending()) if evaluator is not None else []  # asked before a checkpoint
+
+    def next_population():
+        return waiting.pop(0) if waiting else search.ask()
+
     renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evodream-render") if overlap else None
     ahead = None  # overlap: (population, future images) of the next generation
     try:
         while loop.reason is None:
             if evaluator is None:
                 record = search.step()
+            elif renderer is None:
+                population = next_population()
+                record = search.tell(population, evaluator(population))
             else:
-                if renderer is None:
-                    population = waiting.pop(0) if waiting else search.ask()
-                    scores = evaluator(population)
+                if ahead is None:
+                    population = next_population()
+                    images = evaluator.render(population)
                 else:
-                    if ahead is None:
-                        population = waiting.pop(0) if waiting else search.ask()
-                        images = evaluator.render(population)
-                    else:
-                        population, images = ahead[0], ahead[1].result()  # (re-raises a render error)
-                    following = waiting.pop(0) if waiting else search.ask()
-                    ahead = (following, renderer.submit(evaluator.render, following))
-                    scores = evaluator.score(images)
-                record = search.tell(population, scores)
+                    population, images = ahead[0], ahead[1].result()  # (re-raises a render error)
+                following = next_population()
+                ahead = (following, renderer.submit(evaluator.render, following))
+                record = search.tell(population, evaluator.score(images))
+            if evaluator is not None:
                 record.queries = evaluator.queries
             loop.record, loop.seconds = record, time.perf_counter() - started
             loop.row = {**record.row(), "wall_seconds": round(loop.seconds, 3)}

@@ -66,6 +66,8 @@ class EvolveConfig:
     # TOML: `priors = {tv = 0.1, spectrum = 1.0}` or a [priors] table; flag: --prior tv=0.1,spectrum=1
     emitters: str = "mutation"             # map-elites: emitters sharing each batch, comma-separated
     plugins: str | None = None             # modules to import first (they register components)
+    workers: int = 1                       # processes (or Ray actors) that render and score each generation
+    ray: str | None = None                 # run the workers as Ray actors: "auto", "local" or HOST:PORT
 
     def resolved(self) -> "EvolveConfig":
         """A copy with the recipe's defaults filled in where the user left a setting open."""
@@ -155,7 +157,8 @@ def validate(config: EvolveConfig) -> EvolveConfig:
                 "max_evals": config.max_evals, "max_seconds": config.max_seconds,
                 "tournament_size": config.tournament_size, "checkpoint_every": config.checkpoint_every,
                 "checkpoint_seconds": config.checkpoint_seconds,
-                "eta": config.eta, "threads": config.threads, "input_size": config.input_size}
+                "eta": config.eta, "threads": config.threads, "input_size": config.input_size,
+                "workers": config.workers}
     for name, value in positive.items():
         if value is not None and not value > 0:  # `not >` also catches NaN
             raise EvodreamError(f"{name.replace('_', '-')} must be positive, got {value}")
@@ -168,6 +171,9 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     parse_priors(config.priors)  # unknown names and bad weights fail before any work starts
     if config.overlap and config.algorithm != "map-elites":
         raise EvodreamError(f"--overlap works with --algorithm map-elites only, not {config.algorithm}; drop --overlap")
+    from .workers import check_workers  # (light: Ray is imported only when a pool starts)
+
+    check_workers(config)
     if config.algorithm == "nsga2" and any(config.priors.values()):
         raise EvodreamError("nsga2 trades confidence against naturalness itself: drop --prior "
                             "(or use --algorithm ga / map-elites with priors)")

@@ -21,12 +21,12 @@ from tqdm import tqdm
 
 from .checkpoint import check_checkpoint, global_rng_state, restore_global_rng
 from .classifiers import resolve_targets
+from .classifiers.base import Classifier
 from .classifiers.spec import ModelSpec
 from .config import EvolveConfig, from_mapping, validate
 from .driver import Callback, Loop, ProgressBar, RunRecorder, Stop
 from .driver import run as drive
 from .errors import EvodreamError
-from .evaluator import Evaluator
 from .genomes import ENCODINGS, Encoding
 from .images import labelled_grid, to_pil
 from .milestones import Milestones
@@ -36,10 +36,14 @@ from .plugins import load_plugins
 from .runs import CHECKPOINT, RunFolder
 from .search import SEARCHES, Search
 from .statecheck import BadState
+from .workers import make_evaluator
 
 STOP_SETTINGS = ("generations", "max_evals", "max_seconds", "goal")
 # Settings a resume may change besides when it stops: they never change the results.
 RESUME_SETTINGS = STOP_SETTINGS + ("checkpoint_every", "checkpoint_seconds")
+# ... and where it runs: a resumed run continues correctly on any number of workers, but the
+# classifier's per-image scores depend on the batch split, so another count makes another run.
+RESUME_SETTINGS += ("workers", "ray")
 
 
 @dataclass
@@ -75,20 +79,27 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def build_scoring(config: EvolveConfig) -> tuple[Classifier, list, Encoding, Objective]:
+    """The classifier, target indices, encoding and objective a config names: what renders and scores
+    a population, built alike by a run's own process and by each of its workers (evodream.workers)."""
+    classifier = ModelSpec.of(config).load()
+    targets = resolve_targets(config.target, classifier.class_names)
+    encoding = build_encoding(config, classifier.channels, classifier.input_size)
+    objective = Objective(classifier, targets, kind=config.confidence, ten_crop=config.ten_crop, priors=config.priors)
+    return classifier, targets, encoding, objective
+
+
 class _Session:
     """The pieces of one run, built from its config."""
 
     def __init__(self, config: EvolveConfig):
         self.config = config
-        self.classifier = ModelSpec.of(config).load()
-        self.targets = resolve_targets(config.target, self.classifier.class_names)
+        self.classifier, self.targets, self.encoding, self.objective = build_scoring(config)
         self.names = [self.classifier.class_names[t] for t in self.targets]
-        self.encoding = build_encoding(config, self.classifier.channels, self.classifier.input_size)
-        self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop,
-                                   priors=config.priors)
         self.search: Search = SEARCHES[config.algorithm](config, self.encoding, self.targets,
                                                           seed_everything(config.seed))
-        self.evaluator = Evaluator(self.encoding, self.objective, needs=self.search.needs)
+        # One process, or a pool of worker processes / Ray actors (--workers, --ray) with the same interface.
+        self.evaluator = make_evaluator(config, self.encoding, self.objective, self.search.needs)
         # Per-target first evaluation at 99% / 99.99% (reached.json); None when a resumed run's
         # checkpoint predates it, as earlier first-reach counts cannot be recovered then.
         self.milestones: Milestones | None = Milestones(self.targets, self.names)
@@ -101,7 +112,8 @@ class _Session:
                 "encoding": self.encoding.settings(),
                 "objective": {**self.objective.settings(), "naturalness": NATURALNESS.version},
                 # Float sums in the model depend on the thread count: part of what reproduces a run.
-                "torch_threads": torch.get_num_threads()}
+                "torch_threads": torch.get_num_threads(),
+                **({"workers": self.evaluator.describe()} if hasattr(self.evaluator, "describe") else {})}
 
 
 def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> EvolveResult:
@@ -109,7 +121,11 @@ def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> E
     load_plugins(config.plugins)  # before resolved(): a plugin encoding may bring recipe defaults
     config = validate(config.resolved())
     session = _Session(config)
-    run = RunFolder.create(out, session.manifest())
+    try:
+        run = RunFolder.create(out, session.manifest())
+    except BaseException:
+        session.evaluator.close()  # a Ray connection made for the run
+        raise
     with run.lock():
         return _run(session, run, elapsed=0.0, progress=progress)
 

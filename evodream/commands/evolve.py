@@ -12,6 +12,10 @@ def _optional_float(text: str):
     return None if text.lower() in ("none", "off") else float(text)
 
 
+def _optional_str(text: str):
+    return None if text.lower() in ("none", "off") else text
+
+
 def register(sub, parser_class=None) -> None:
     from ..genomes import ENCODINGS
     from ..search import EMITTERS, SEARCHES
@@ -60,6 +64,16 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (default 50)")
     p.add_argument("--checkpoint-seconds", type=float,
                    help="seconds between checkpoints, whichever of the two comes first (default 60)")
+    p.add_argument("--workers", type=int,
+                   help="render and score each generation on this many worker processes (default 1: this process), "
+                        "each loading the model once with --threads threads (default: cores / workers) and a GPU "
+                        "each with --device cuda. Generation-synchronous: same seed, config and worker count, same "
+                        "run; the population is split into contiguous chunks and the model's per-image scores depend "
+                        "on the batch they are in, so another worker count gives another (equally valid) run")
+    p.add_argument("--ray", type=_optional_str, default=argparse.SUPPRESS, metavar="auto|local|HOST:PORT",
+                   help="run the --workers as Ray actors on this cluster (local: a one-machine Ray for this run; "
+                        "--threads CPUs each, default 1); same run as local workers of the same count and threads. "
+                        "With --resume, 'none' goes back to local workers")
     p.add_argument("--config", help="TOML file of settings (keys as the flags, with _ for -)")
     p.add_argument("--out", help="run folder to create (default runs/<time>-<model>-<encoding>-<algorithm>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
@@ -72,8 +86,8 @@ def run(args) -> int:
     from ..evolve import evolve, resume
 
     skip = {"command", "handler", "config", "out", "resume", "quiet"}
-    # --goal none is a None that must override the config's goal, so it is kept (absent = not given).
-    flags = {k: v for k, v in vars(args).items() if k not in skip and (v is not None or k == "goal")}
+    # --goal none (--ray none) is a None that must override the config's, so it is kept (absent = not given).
+    flags = {k: v for k, v in vars(args).items() if k not in skip and (v is not None or k in ("goal", "ray"))}
     if "priors" in flags:
         from ..objectives.priors import parse_priors
 

@@ -1,27 +1,39 @@
 """One run on many workers (--workers, --ray): the same run each time for a worker count, a worker
 killed mid-generation costs nothing, repeated deaths stop the run resumably, a killed or interrupted
 run's process resumes to the uninterrupted result, and bad settings fail before anything is written."""
+
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from test_reliability import ROOT, _assert_same_run, _checkpoint_generation, _cli, _json
 
 from evodream.config import EvolveConfig, validate
 from evodream.evaluator import Evaluator
 from evodream.evolve import build_scoring
 from evodream.workers.local import LocalPool
 from evodream.workers.pool import WorkerPool, split
-from test_reliability import ROOT, _assert_same_run, _checkpoint_generation, _cli, _json
 
 GENERATIONS = 120
-BASE = ["evolve", "--goal", "none", "--seed", "3", "--checkpoint-every", "5", "--threads", "1", "--quiet",
-        "--generations", str(GENERATIONS)]
+BASE = [
+    "evolve",
+    "--goal",
+    "none",
+    "--seed",
+    "3",
+    "--checkpoint-every",
+    "5",
+    "--threads",
+    "1",
+    "--quiet",
+    "--generations",
+    str(GENERATIONS),
+]
 
 
 def _evolve(out, capsys, *extra):
@@ -51,8 +63,9 @@ def test_split_is_contiguous_and_fixed_by_the_worker_count():
 
 @pytest.mark.parametrize("encoding,algorithm", [("direct", "map-elites"), ("cppn", "nsga2")])
 def test_a_pool_scores_each_chunk_as_this_process_would(encoding, algorithm):
-    config = validate(EvolveConfig(encoding=encoding, algorithm=algorithm, workers=3, threads=1,
-                                   target="1,7").resolved())
+    config = validate(
+        EvolveConfig(encoding=encoding, algorithm=algorithm, workers=3, threads=1, target="1,7").resolved()
+    )
     _, _, encoding_, objective = build_scoring(config)
     needs = ("naturalness",) if algorithm == "nsga2" else ()
     evaluator = Evaluator(encoding_, objective, needs=needs)
@@ -142,8 +155,12 @@ def test_a_worker_that_keeps_dying_stops_the_run_resumably(reference, tmp_path, 
 
 def test_the_runs_process_killed_then_resumed_equals_an_uninterrupted_run(reference, tmp_path, capsys):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "evodream.cli", *BASE, "--workers", "2", "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evodream.cli", *BASE, "--workers", "2", "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while _checkpoint_generation(out) < 20 and proc.poll() is None and time.monotonic() < deadline:
@@ -159,8 +176,9 @@ def test_the_runs_process_killed_then_resumed_equals_an_uninterrupted_run(refere
     _assert_same_run(reference, out)
 
 
-def test_ctrl_c_mid_generation_stops_the_workers_and_leaves_a_resumable_run(reference, tmp_path, capsys,
-                                                                          monkeypatch):
+def test_ctrl_c_mid_generation_stops_the_workers_and_leaves_a_resumable_run(
+    reference, tmp_path, capsys, monkeypatch
+):
     import evodream.workers.local as local
 
     started, calls, real_wait, real_start = [], {"n": 0}, local.wait, LocalPool._start
@@ -188,15 +206,35 @@ def test_ctrl_c_mid_generation_stops_the_workers_and_leaves_a_resumable_run(refe
     _assert_same_run(reference, out)
 
 
+def test_resume_may_change_the_worker_count(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = _cli(BASE[:-1] + ["40", "--workers", "2", "--out", str(out)], capsys)
+    assert code == 0, err
+    code, stdout, err = _cli(
+        ["evolve", "--resume", str(out), "--generations", "60", "--workers", "3", "--quiet"], capsys
+    )
+    assert code == 0 and "60 generations" in stdout, err
+    rows = (out / "metrics.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(1, 61))
+    assert [int(r.split(",")[2]) for r in rows] == [10 * g for g in range(1, 61)]  # queries: exact, no gap
+    assert _json(out / "checkpoint.json")["search"]["generation"] == 60
+    assert _json(out / "manifest.json")["config"]["workers"] == 2  # what the run was made with
+    code, _, err = _cli(["evolve", "--resume", str(out), "--generations", "70", "--workers", "0"], capsys)
+    assert code == 2 and "workers must be positive" in err
+
+
 def _nothing_written(tmp_path):
     return not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--workers", "0"], "workers must be positive, got 0"),
-    (["--workers", "2", "--overlap"], "drop --overlap"),
-    (["--workers", "2", "--ray", "not an address"], "--ray must be auto, local or a cluster's HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--workers", "0"], "workers must be positive, got 0"),
+        (["--workers", "2", "--overlap"], "drop --overlap"),
+        (["--workers", "2", "--ray", "not an address"], "--ray must be auto, local or a cluster's HOST:PORT"),
+    ],
+)
 def test_bad_worker_settings_fail_in_one_line_before_anything_is_written(tmp_path, capsys, flags, message):
     code, _, err = _cli(["evolve", "--out", str(tmp_path / "run"), *flags], capsys)
     assert code == 2 and err.count("\n") == 1 and message in err, err
@@ -217,13 +255,17 @@ def test_an_unreachable_ray_address_fails_before_anything_is_written(tmp_path, c
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    code, _, err = _cli(["evolve", "--workers", "2", "--ray", f"127.0.0.1:{port}", "--out", str(tmp_path / "r")],
-                        capsys)
-    assert code == 2 and err.count("\n") == 1 and f"cannot reach a Ray cluster at '127.0.0.1:{port}'" in err, err
+    code, _, err = _cli(
+        ["evolve", "--workers", "2", "--ray", f"127.0.0.1:{port}", "--out", str(tmp_path / "r")], capsys
+    )
+    assert (
+        code == 2 and err.count("\n") == 1 and f"cannot reach a Ray cluster at '127.0.0.1:{port}'" in err
+    ), err
     assert time.monotonic() - started < 30 and _nothing_written(tmp_path)
 
 
 # -- Ray: actors instead of processes, same run ------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ray_cluster():
@@ -231,15 +273,17 @@ def ray_cluster():
     import logging
 
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001 - no Ray here: the Ray tests cannot run
         pytest.skip(f"a local Ray cannot start here: {exc.__class__.__name__}: {exc}")
     yield ray
     ray.shutdown()
 
 
-def test_ray_actors_give_the_local_workers_run_and_survive_a_kill(ray_cluster, reference, tmp_path, capsys,
-                                                                 monkeypatch):
+def test_ray_actors_give_the_local_workers_run_and_survive_a_kill(
+    ray_cluster, reference, tmp_path, capsys, monkeypatch
+):
     from evodream.workers.ray_pool import RayPool
 
     kills = []

@@ -16,6 +16,7 @@ A worker that dies (killed, out of memory, a lost node) is replaced and its chun
 the run loses nothing. A worker that dies ``MAX_DEATHS`` times in a row ends the run with a
 one-line error; the last checkpoint stays valid for ``--resume``.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,11 +32,15 @@ def check_workers(config) -> None:
     if config.ray is not None:
         address = str(config.ray).strip()
         if address not in ("auto", "local") and not RAY_ADDRESS.match(address):
-            raise EvodreamError(f"--ray must be auto, local or a cluster's HOST:PORT (e.g. 127.0.0.1:6379), "
-                                f"got {config.ray!r:.60}")
+            raise EvodreamError(
+                f"--ray must be auto, local or a cluster's HOST:PORT (e.g. 127.0.0.1:6379), "
+                f"got {config.ray!r:.60}"
+            )
     if config.overlap and (config.workers > 1 or config.ray is not None):
-        raise EvodreamError("--overlap renders on a second thread of one process; with --workers or --ray the "
-                            "workers render: drop --overlap")
+        raise EvodreamError(
+            "--overlap renders on a second thread of one process; with --workers or --ray the "
+            "workers render: drop --overlap"
+        )
 
 
 def make_evaluator(config, encoding, objective, needs: Sequence[str] = ()):

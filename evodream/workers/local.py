@@ -6,6 +6,7 @@ come from a fork server that has imported torch and evodream once (spawn where t
 a replacement starts in a second, from a clean state; they ignore Ctrl-C (the run's process stops
 them) and end when the run's process goes (their pipe closes).
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -71,8 +72,8 @@ class LocalPool(WorkerPool):
     def __init__(self, config, encoding, needs=()):
         super().__init__(config, encoding, needs)
         self._ctx = _context()
-        self._workers: dict = {}   # slot → (process, connection)
-        self._busy: set = set()    # slots with a chunk in flight
+        self._workers: dict = {}  # slot → (process, connection)
+        self._busy: set = set()  # slots with a chunk in flight
 
     def pids(self) -> dict[int, int]:
         """Slot → process id of the live workers."""
@@ -80,8 +81,12 @@ class LocalPool(WorkerPool):
 
     def _start(self, slot: int) -> None:
         mine, theirs = self._ctx.Pipe()
-        process = self._ctx.Process(target=worker_main, args=(self.worker_config(slot), self.needs, theirs),
-                                    daemon=True, name=f"evodream-worker-{slot}")
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(self.worker_config(slot), self.needs, theirs),
+            daemon=True,
+            name=f"evodream-worker-{slot}",
+        )
         process.start()
         theirs.close()  # the worker holds the only other end: end of file here means it is gone
         self._workers[slot] = (process, mine)
@@ -110,7 +115,9 @@ class LocalPool(WorkerPool):
         replies = {}
         while len(replies) < len(payloads):
             waiting = [slot for slot in payloads if slot not in replies]
-            handles = [h for slot in waiting for h in (self._workers[slot][1], self._workers[slot][0].sentinel)]
+            handles = [
+                h for slot in waiting for h in (self._workers[slot][1], self._workers[slot][0].sentinel)
+            ]
             wait(handles)
             for slot in waiting:
                 process, conn = self._workers[slot]

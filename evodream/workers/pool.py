@@ -4,6 +4,7 @@ A subclass starts a worker per slot (``_start``) and scores one chunk per busy s
 have answered (``_evaluate``), calling :meth:`WorkerPool._died` when a worker is gone; the pool
 turns the answers into one :class:`~evodream.objectives.Scores` in population order.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -76,13 +77,21 @@ class WorkerPool:
 
     def describe(self) -> dict:
         """For the run manifest: what decides the split and each worker's arithmetic."""
-        return {"backend": self.kind, "count": self.count, "threads_each": self.threads, "split": "contiguous"}
+        return {
+            "backend": self.kind,
+            "count": self.count,
+            "threads_each": self.threads,
+            "split": "contiguous",
+        }
 
     def __call__(self, population: Any) -> Scores:
         size = len(population)
         genomes = None if isinstance(population, np.ndarray) else self.encoding.unstack(population)
-        payloads = {slot: pack(self.encoding, population, genomes, start, stop)
-                    for slot, (start, stop) in enumerate(split(size, self.count)) if stop > start}
+        payloads = {
+            slot: pack(self.encoding, population, genomes, start, stop)
+            for slot, (start, stop) in enumerate(split(size, self.count))
+            if stop > start
+        }
         if not self._started:
             for slot in range(self.count):
                 self._start(slot)
@@ -112,8 +121,9 @@ class WorkerPool:
         if device == "cuda":  # a GPU each, round robin over this machine's (Ray gives each actor its own)
             gpus = torch.cuda.device_count() if self.kind == "local" else 0
             device = f"cuda:{slot % gpus}" if gpus > 1 else device
-        return dataclasses.replace(self.config, workers=1, ray=None, overlap=False, threads=self.threads,
-                                   device=device).to_dict()
+        return dataclasses.replace(
+            self.config, workers=1, ray=None, overlap=False, threads=self.threads, device=device
+        ).to_dict()
 
     def _start(self, slot: int) -> None:
         raise NotImplementedError
@@ -136,9 +146,11 @@ class WorkerPool:
         """Count a death of the worker in `slot`; the caller replaces it and sends its chunk again."""
         self._deaths[slot] += 1
         if self._deaths[slot] >= MAX_DEATHS:
-            raise EvodreamError(f"worker {slot} of {self.count} died {MAX_DEATHS} times in a row (last: {why}); the "
-                                "run stopped, its last checkpoint is kept: fix the cause (memory? fewer --workers or "
-                                "--threads) and continue with `evodream evolve --resume RUN`")
+            raise EvodreamError(
+                f"worker {slot} of {self.count} died {MAX_DEATHS} times in a row (last: {why}); the "
+                "run stopped, its last checkpoint is kept: fix the cause (memory? fewer --workers or "
+                "--threads) and continue with `evodream evolve --resume RUN`"
+            )
 
 
 __all__ = ["MAX_DEATHS", "WorkerError", "WorkerPool", "error_reply", "split", "usable_cores"]

@@ -6,6 +6,7 @@ run with the same worker count and threads give the same run folder. An actor th
 process killed, its node lost) is replaced by a new one, which Ray may place on another node.
 The address is checked when the pool is made, before the run folder exists.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,10 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
     except (OSError, ValueError) as exc:
-        raise EvodreamError(f"cannot reach a Ray cluster at {address!r} ({exc.__class__.__name__}: "
-                            f"{_first_line(exc)}): start one with `ray start --head`, or use --ray local") from None
+        raise EvodreamError(
+            f"cannot reach a Ray cluster at {address!r} ({exc.__class__.__name__}: "
+            f"{_first_line(exc)}): start one with `ray start --head`, or use --ray local"
+        ) from None
 
 
 class RayPool(WorkerPool):
@@ -53,11 +56,14 @@ class RayPool(WorkerPool):
             self._connect()
         self._check_resources()
         died = [ray.exceptions.RayActorError]
-        died += [getattr(ray.exceptions, name) for name in ("WorkerCrashedError", "NodeDiedError", "ObjectLostError",
-                                                             "OwnerDiedError") if hasattr(ray.exceptions, name)]
+        died += [
+            getattr(ray.exceptions, name)
+            for name in ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError")
+            if hasattr(ray.exceptions, name)
+        ]
         self._died_errors = tuple(died)
         self._actor_class = ray.remote(ScorerActor)
-        self._actors: dict = {}    # slot → actor handle
+        self._actors: dict = {}  # slot → actor handle
 
     def worker_threads(self) -> int:
         return self.config.threads or 1  # a cluster's nodes differ: one thread each unless told
@@ -69,12 +75,16 @@ class RayPool(WorkerPool):
             _check_reachable(self.address)
         try:
             if self.address == "local":  # a throwaway one-machine cluster, ended with the run
-                ray.init(include_dashboard=False, num_cpus=max(self.count * self.threads, 1), **options)
+                cpus = max(self.count * self.threads, 1)
+                ray.init(address="local", include_dashboard=False, num_cpus=cpus, **options)
             else:
                 ray.init(address=self.address, **options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise EvodreamError(f"cannot reach a Ray cluster at {self.address!r} ({_first_line(exc)}): start one "
-                                "with `ray start --head`, or use --ray local") from None
+            raise EvodreamError(
+                f"cannot reach a Ray cluster at {self.address!r} ({_first_line(exc)}): start one "
+                "with `ray start --head`, or use --ray local (if Ray logged InvalidAuthToken, set "
+                "RAY_AUTH_MODE=token: see the README)"
+            ) from None
         self._owns = True
 
     def _check_resources(self) -> None:
@@ -84,8 +94,10 @@ class RayPool(WorkerPool):
         if self.count * self.threads > cpus or self.count * self.gpus > gpus:
             need = f"{self.count * self.threads} CPUs" + (f" and {self.count} GPUs" if self.gpus else "")
             self.close()
-            raise EvodreamError(f"the Ray cluster at {self.address!r} has {cpus:g} CPUs and {gpus:g} GPUs; --workers "
-                                f"{self.count} x --threads {self.threads} need {need}: lower --workers or --threads")
+            raise EvodreamError(
+                f"the Ray cluster at {self.address!r} has {cpus:g} CPUs and {gpus:g} GPUs; --workers "
+                f"{self.count} x --threads {self.threads} need {need}: lower --workers or --threads"
+            )
 
     def pids(self) -> dict[int, int]:
         """Slot → process id of each actor (for tests and diagnostics)."""
@@ -95,8 +107,8 @@ class RayPool(WorkerPool):
     def _start(self, slot: int) -> None:
         # No Ray-side restarts: the pool replaces a dead actor itself, so deaths are counted alike everywhere.
         self._actors[slot] = self._actor_class.options(
-            num_cpus=self.threads, num_gpus=self.gpus, max_restarts=0, max_task_retries=0,
-            name=None).remote(self.worker_config(slot), self.needs)
+            num_cpus=self.threads, num_gpus=self.gpus, max_restarts=0, max_task_retries=0
+        ).remote(self.worker_config(slot), self.needs)
 
     def _dispatch(self, slot: int, payload: dict):
         return self._actors[slot].score.remote(payload)

@@ -5,6 +5,7 @@ population is one array, e.g. ``direct``) or as the encoding's JSON, checked by 
 arrival; replies are ``("ok", {fitness, confidence, naturalness, queries})`` with numpy arrays,
 or ``("error", kind, message, traceback)``, so no exception object or genome class is pickled.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,9 +52,12 @@ class Scorer:
         before = self.evaluator.queries
         scores = self.evaluator(population)
         natural = scores.naturalness
-        return {"fitness": scores.fitness.numpy(), "confidence": scores.confidence.numpy(),
-                "naturalness": None if natural is None else natural.cpu().numpy(),
-                "queries": self.evaluator.queries - before}
+        return {
+            "fitness": scores.fitness.numpy(),
+            "confidence": scores.confidence.numpy(),
+            "naturalness": None if natural is None else natural.cpu().numpy(),
+            "queries": self.evaluator.queries - before,
+        }
 
 
 class ScorerActor:

@@ -16,8 +16,9 @@ A generation with N workers (generation-synchronous) costs
              and the checkpoint every --checkpoint-every generations; fitted as t0 + B * t1 from B and 8B
   t_comm     the rest of a measured 2-worker generation: pipes, wake-ups, the slower chunk
 
-It measures r, t_driver and evals/s with 1 worker (this process, as `--workers 1`) and 2 local workers
-(steady state: the first generation, which starts the workers, is left out), then prints predicted
+It measures evals/s with `--workers 1` (this process), 1 and 2 worker processes (steady state: the
+first generation, which starts the workers, is left out), r from the workers' own timings, and
+t_driver from ask/pack/tell without scoring, then prints predicted
 evals/s for 8, 32 and 128 workers at the run's population, and with the population grown to keep
 B/2 genomes per worker, where the driver's per-genome cost t1 caps the run at 1 / t1 evals/s.
 Figures are printed, never asserted: on a shared machine, compare figures from one run of this script.
@@ -48,7 +49,7 @@ from evodream.runs import write_json
 from evodream.search import SEARCHES
 from evodream.workers.local import LocalPool
 from evodream.workers.pool import split
-from evodream.workers.scorer import Scorer, pack
+from evodream.workers.scorer import pack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,21 +57,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load {one:.2f} (5 min {five:.2f}) on {os.cpu_count()} cores"
-
-
-def worker_rate(config, population, encoding, chunk: int, repeats: int) -> float:
-    """Images/s of one worker's Scorer on chunks of `chunk` genomes, as they arrive from the pool."""
-    scorer = Scorer(dataclasses.replace(config, workers=1).to_dict(), ())
-    genomes = None if isinstance(population, np.ndarray) else encoding.unstack(population)
-    starts = range(0, len(population) - chunk + 1, chunk)
-    payloads = [pack(encoding, population, genomes, a, a + chunk) for a in starts]
-    scorer.score(payloads[0])  # warm-up
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        scorer.score(payloads[i % len(payloads)])
-        times.append(time.perf_counter() - start)
-    return chunk / statistics.median(times)
 
 
 def driver_seconds(search, encoding, scores: Scores, workers: int, generations: int) -> float:
@@ -101,60 +87,48 @@ def checkpoint_seconds(search) -> float:
         return time.perf_counter() - start
 
 
-def generation_seconds(search, evaluator, generations: int) -> float:
-    """Median wall seconds of a whole generation (ask, evaluate, tell), after one to start up."""
+def generation_seconds(search, evaluator, generations: int) -> tuple[float, float]:
+    """Median wall seconds of a whole generation (ask, evaluate, tell), after one to start up, and
+    (a pool) the median time its slowest worker spent scoring."""
     search.tell(population := search.ask(), evaluator(population))
-    times = []
+    times, slowest = [], []
     for _ in range(generations):
         start = time.perf_counter()
         population = search.ask()
         search.tell(population, evaluator(population))
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        slowest.append(max(getattr(evaluator, "seconds", None) or [0.0]))
+    return statistics.median(times), statistics.median(slowest)
 
 
 def measure(args) -> None:
     config = validate(
-        EvolveConfig(
-            model=args.model,
-            encoding=args.encoding,
-            target=args.target,
-            population=args.population,
-            threads=1,
-            seed=args.seed,
-            goal=None,
-            max_evals=None,
-            generations=1,
-        ).resolved()
+        EvolveConfig(model=args.model, encoding=args.encoding, target=args.target, population=args.population,
+                     threads=1, seed=args.seed, goal=None, max_evals=None, generations=1).resolved()
     )
     torch.set_num_threads(1)
     classifier, targets, encoding, objective = build_scoring(config)
     search = SEARCHES[config.algorithm](config, encoding, targets, seed_everything(config.seed))
     evaluator = Evaluator(encoding, objective)
     B = config.population
-    print(
-        f"{config.model}, {config.encoding}, {len(targets)} targets, population {B}, seed {config.seed}; "
-        f"{load()}"
-    )
+    print(f"{config.model}, {config.encoding}, {len(targets)} targets, population {B}, seed {config.seed}; "
+          f"{load()}")
     for _ in range(args.warm):  # realistic genomes: CPPNs grow as they evolve
         search.step(evaluator)
     population = search.ask()
     scores = evaluator(population)
     search.tell(population, scores)
 
-    r_full = worker_rate(config, population, encoding, B, args.repeats)
-    r_half = worker_rate(config, population, encoding, B // 2, args.repeats)
-    print(
-        f"r: one worker, 1 thread: {r_full:.1f} img/s on chunks of {B}, "
-        f"{r_half:.1f} img/s on chunks of {B // 2}"
-    )
-
-    t_gen1 = generation_seconds(search, evaluator, args.generations)
-    pool = LocalPool(dataclasses.replace(config, workers=2), encoding)
-    try:
-        t_gen2 = generation_seconds(search, pool, args.generations)
-    finally:
-        pool.close()
+    t_in, _ = generation_seconds(search, evaluator, args.generations)
+    measured = {}
+    for n in (1, 2):
+        pool = LocalPool(dataclasses.replace(config, workers=n), encoding)
+        try:
+            measured[n] = generation_seconds(search, pool, args.generations)
+        finally:
+            pool.close()
+    r_full = B / measured[1][1]
+    r_half = math.ceil(B / 2) / measured[2][1]
 
     t_b = driver_seconds(search, encoding, scores, 2, args.generations)
     if hasattr(search, "batch_size"):  # MAP-Elites: the same archive, 8x the children per generation
@@ -164,52 +138,38 @@ def measure(args) -> None:
     else:  # (other searches: no per-genome slope measured)
         t_8b = t_b
     t1 = (t_8b - t_b) / (7 * B)
-    t_ckpt = checkpoint_seconds(search) / config.checkpoint_every
-    t0 = t_b - B * t1 + t_ckpt
-    t_comm = max(0.0, t_gen2 - (t_b + t_ckpt) - (B // 2) / r_half)
-    print(
-        f"t_driver: {t_b * 1e3:.1f} ms per generation at B={B}, {t_8b * 1e3:.1f} ms at B={8 * B} "
-        f"-> t0 {t0 * 1e3:.1f} ms "
-        f"(incl. checkpoint {checkpoint_seconds(search):.2f} s / {config.checkpoint_every} generations), "
-        f"t1 {t1 * 1e3:.3f} ms per genome"
-    )
-    print(
-        f"measured: 1 worker {B / t_gen1:.1f} evals/s ({t_gen1:.3f} s/generation), "
-        f"2 workers {B / t_gen2:.1f} evals/s "
-        f"({t_gen2:.3f} s/generation): x{t_gen1 / t_gen2:.2f}; t_comm {t_comm * 1e3:.1f} ms; {load()}"
-    )
+    t_ckpt = checkpoint_seconds(search)
+    t0 = t_b - B * t1 + t_ckpt / config.checkpoint_every
+    t_comm = max(0.0, measured[2][0] - (t_b + t_ckpt / config.checkpoint_every) - measured[2][1])
+    print(f"r: one worker process, 1 thread: {r_full:.1f} img/s on chunks of {B}, {r_half:.1f} img/s on "
+          f"chunks of {math.ceil(B / 2)}")
+    print(f"t_driver: {t_b * 1e3:.1f} ms per generation at B={B}, {t_8b * 1e3:.1f} ms at B={8 * B}, "
+          f"checkpoint {t_ckpt:.2f} s every {config.checkpoint_every} -> t0 {t0 * 1e3:.1f} ms, "
+          f"t1 {t1 * 1e3:.3f} ms/genome")
+    print(f"measured evals/s: --workers 1 (this process) {B / t_in:.1f}; "
+          f"1 worker process {B / measured[1][0]:.1f}; 2 worker processes {B / measured[2][0]:.1f} "
+          f"(x{t_in / measured[2][0]:.2f} over --workers 1); "
+          f"t_comm {t_comm * 1e3:.1f} ms; {load()}")
 
-    def predict(n: int, size: int, rate: float) -> float:
-        if n == 1:  # --workers 1 scores in the run's own process: no pipes
-            return size / (t0 + size * t1 + size / r_full)
+    def predict(n: int, size: int) -> float:
+        rate = r_full if n == 1 else r_half
         return size / (t0 + size * t1 + math.ceil(size / n) / rate + t_comm)
 
-    print(
-        f"\nevals/s(N) = B / (t0 + B*t1 + ceil(B/N)/r + t_comm), r = {r_half:.1f} img/s, "
-        f"t0 = {t0 * 1e3:.1f} ms, "
-        f"t1 = {t1 * 1e3:.3f} ms, t_comm = {t_comm * 1e3:.1f} ms"
-    )
-    b = B // 2
-    print(
-        f"{'workers':>8} {'B fixed':>8} {'evals/s':>9} {'B = N*' + str(b):>10} {'evals/s':>9} "
-        f"{'driver share':>13}"
-    )
+    b = math.ceil(B / 2)
+    print(f"\nevals/s(N) = B / (t0 + B*t1 + ceil(B/N)/r + t_comm); r = {r_half:.1f} img/s, "
+          f"t0 = {t0 * 1e3:.1f} ms, t1 = {t1 * 1e3:.3f} ms, t_comm = {t_comm * 1e3:.1f} ms")
+    print(f"{'workers':>8} {'B':>6} {'evals/s':>9} {'B = N*' + str(b):>10} {'evals/s':>9} "
+          f"{'driver share':>13}")
     for n in (1, 2, 8, 32, 128):
         grown = n * b
-        worker_time = b / r_half + t_comm
-        share = (t0 + grown * t1) / (t0 + grown * t1 + worker_time)
-        fixed = predict(n, B, r_half if n > 1 else r_full)
-        mark = " (measured {:.1f})".format(B / (t_gen1 if n == 1 else t_gen2)) if n <= 2 else ""
-        print(
-            f"{n:>8} {B:>8} {fixed:>9.1f} {grown:>10} {predict(n, grown, r_half):>9.1f} {share:>12.0%}{mark}"
-        )
+        share = (t0 + grown * t1) / (t0 + grown * t1 + b / r_half + t_comm)
+        mark = f"   measured {B / measured[n][0]:.1f}" if n in measured else ""
+        print(f"{n:>8} {B:>6} {predict(n, B):>9.1f} {grown:>10} {predict(n, grown):>9.1f} "
+              f"{share:>12.0%}{mark}")
     if t1 > 0:
         crossing = max(0.0, (b / r_half + t_comm - t0) / (b * t1))
-        print(
-            f"driver-bound from about N = {crossing:.0f} workers ({b} genomes each): "
-            f"the run's process then spends "
-            f"as long per generation as a worker; the ceiling is 1/t1 = {1 / t1:.0f} evals/s"
-        )
+        print(f"driver-bound from about N = {crossing:.0f} workers ({b} genomes each): the run's process "
+              f"then spends as long per generation as a worker; the ceiling is 1/t1 = {1 / t1:.0f} evals/s")
 
 
 def cli_runs(args) -> None:

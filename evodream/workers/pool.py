@@ -64,6 +64,7 @@ class WorkerPool:
         self._queries = 0
         self._deaths = [0] * self.count
         self._started = False
+        self.seconds: list[float] = []
 
     # -- what the driver sees ------------------------------------------------------------------
 
@@ -98,6 +99,7 @@ class WorkerPool:
             self._started = True
         replies = self._evaluate(payloads)
         parts = [replies[slot] for slot in sorted(replies)]
+        self.seconds = [float(part["seconds"]) for part in parts]  # each worker's time on the last generation
         self._queries += sum(int(part["queries"]) for part in parts)
         fitness = torch.from_numpy(np.concatenate([part["fitness"] for part in parts]))
         confidence = torch.from_numpy(np.concatenate([part["confidence"] for part in parts]))

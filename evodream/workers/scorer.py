@@ -9,6 +9,7 @@ or ``("error", kind, message, traceback)``, so no exception object or genome cla
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from typing import Any, Sequence
 
@@ -48,11 +49,13 @@ class Scorer:
         self.evaluator = Evaluator(self.encoding, objective, needs=needs)
 
     def score(self, payload: dict) -> dict:
+        started = time.perf_counter()
         population = unpack(self.encoding, payload)
         before = self.evaluator.queries
         scores = self.evaluator(population)
         natural = scores.naturalness
         return {
+            "seconds": time.perf_counter() - started,  # the worker's own time (scripts/scaling.py)
             "fitness": scores.fitness.numpy(),
             "confidence": scores.confidence.numpy(),
             "naturalness": None if natural is None else natural.cpu().numpy(),

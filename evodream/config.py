@@ -15,8 +15,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .model_options import ModelOptions
 from .errors import EvodreamError
+from .model_options import ModelOptions
 
 RECIPES = ("fast", "paper", "auto", "lowres-cma", "cppn-cma")
 COLOURS = ("hls", "hsv", "rgb")
@@ -34,8 +34,8 @@ RECIPE_DEFAULTS = {
     "lowres-cma": {"encoding": "lowres", "emitters": "cma", "population": 16, "parent_selection": "focus",
                    "adaptive": True},
     # CMA-ME: CMA-ES over CPPN weights beside the mutation emitter that grows their topology.
-    "cppn-cma": {"encoding": "cppn", "emitters": "mutation,cma", "population": 16, "parent_selection": "focus",
-                 "adaptive": True},
+    "cppn-cma": {"encoding": "cppn", "emitters": "mutation,cma", "population": 16,
+                 "parent_selection": "focus", "adaptive": True},
 }
 for _recipe in ("paper", "fast"):  # the encoding and emitters every recipe implies where left open
     RECIPE_DEFAULTS[_recipe] = {"encoding": "direct", "emitters": "mutation", **RECIPE_DEFAULTS[_recipe]}
@@ -87,6 +87,8 @@ class EvolveConfig(ModelOptions):
     emitters: str | None = None            # map-elites: emitters sharing each batch, comma-separated
     plugins: str | None = None             # modules to import first (they register components)
     lowres_grid: int = 16                  # lowres encoding: genes per side of the grid
+    workers: int = 1                       # processes (or Ray actors) that render and score each generation
+    ray: str | None = None                 # run the workers as Ray actors: "auto", "local" or HOST:PORT
 
     def resolved(self, model: tuple[int, int, int] | None = None) -> "EvolveConfig":
         """A copy with the recipe's defaults filled in where the user left a setting open.
@@ -185,7 +187,8 @@ def validate(config: EvolveConfig) -> EvolveConfig:
                 "max_evals": config.max_evals, "max_seconds": config.max_seconds,
                 "tournament_size": config.tournament_size, "checkpoint_every": config.checkpoint_every,
                 "checkpoint_seconds": config.checkpoint_seconds,
-                "eta": config.eta, "threads": config.threads, "input_size": config.input_size}
+                "eta": config.eta, "threads": config.threads, "input_size": config.input_size,
+                "workers": config.workers}
     for name, value in positive.items():
         if value is not None and not value > 0:  # `not >` also catches NaN
             raise EvodreamError(f"{name.replace('_', '-')} must be positive, got {value}")
@@ -197,11 +200,16 @@ def validate(config: EvolveConfig) -> EvolveConfig:
 
     parse_priors(config.priors)  # unknown names and bad weights fail before any work starts
     if config.overlap and config.algorithm != "map-elites":
-        raise EvodreamError(f"--overlap works with --algorithm map-elites only, not {config.algorithm}; drop --overlap")
+        raise EvodreamError(f"--overlap works with --algorithm map-elites only, not {config.algorithm}; "
+                            "drop --overlap")
+    from .workers import check_workers  # (light: Ray is imported only when a pool starts)
+
+    check_workers(config)
     if config.algorithm == "nsga2" and any(config.priors.values()):
         raise EvodreamError("nsga2 trades confidence against naturalness itself: drop --prior "
                             "(or use --algorithm ga / map-elites with priors)")
-    if config.generations is None and config.max_evals is None and config.max_seconds is None and not config.goal:
+    limits = (config.generations, config.max_evals, config.max_seconds)
+    if all(limit is None for limit in limits) and not config.goal:
         raise EvodreamError("the run has no end: give --generations, --max-evals, --max-seconds or --goal")
     return config
 
@@ -216,7 +224,8 @@ def from_mapping(values: dict, base: EvolveConfig | None = None, source: str = "
         if key not in FIELD_TYPES:
             hint = difflib.get_close_matches(key, FIELD_TYPES, n=1)
             raise EvodreamError(f"unknown {source} key {key!r}"
-                                + (f": did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(FIELD_TYPES)}"))
+                                + (f": did you mean {hint[0]!r}?" if hint
+                                   else f"; known keys: {', '.join(FIELD_TYPES)}"))
         changes[key] = _coerce(key, value)
     return dataclasses.replace(config, **changes)
 

@@ -36,7 +36,8 @@ class Stop:
     goal: float | None = None          # every target holds this confidence
     generation_word: str = "generations"
 
-    def reason(self, generation: int, evaluations: int, confidences: Sequence[float], seconds: float) -> str | None:
+    def reason(self, generation: int, evaluations: int, confidences: Sequence[float],
+               seconds: float) -> str | None:
         if self.goal and min(confidences) >= self.goal:
             return f"every target reached {self.goal:g}"
         if self.generations is not None and generation >= self.generations:
@@ -134,7 +135,8 @@ class ProgressBar(Callback):
         return search.generation if self.unit == "step" else search.evaluations
 
     def on_start(self, loop):
-        self.bar = tqdm(total=self.total, initial=min(self._position(loop.search), self.total or 0), unit=self.unit,
+        self.bar = tqdm(total=self.total, initial=min(self._position(loop.search), self.total or 0),
+                        unit=self.unit,
                         disable=not self.enabled, dynamic_ncols=True, desc=self.desc)
 
     def on_generation(self, loop):
@@ -160,7 +162,8 @@ class RunRecorder(Callback):
     """
 
     def __init__(self, run: RunFolder, milestones: Milestones | None, *,
-                 checkpoint: Callable[[Loop, int], None] | None = None, every: int = 50, seconds: float = 60.0):
+                 checkpoint: Callable[[Loop, int], None] | None = None, every: int = 50,
+                 seconds: float = 60.0):
         self.run, self.milestones, self.checkpoint = run, milestones, checkpoint
         self.every, self.seconds = every, seconds
         self.rows: list[dict] = []

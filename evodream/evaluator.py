@@ -55,5 +55,9 @@ class Evaluator:
     def __call__(self, population: Any) -> Scores:
         return self.score(self.render(population))
 
+    def describe(self) -> dict:
+        """For the run manifest: how the population is scored (here: in the run's own process)."""
+        return {"backend": "in-process", "count": 1}
+
     def close(self) -> None:
         """Release workers (none here)."""

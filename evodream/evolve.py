@@ -21,12 +21,12 @@ from tqdm import tqdm
 
 from .checkpoint import check_checkpoint, global_rng_state, restore_global_rng
 from .classifiers import resolve_targets
+from .classifiers.base import Classifier
 from .classifiers.spec import ModelSpec
 from .config import EvolveConfig, from_mapping, validate
 from .driver import Callback, Loop, ProgressBar, RunRecorder, Stop
 from .driver import run as drive
 from .errors import EvodreamError
-from .evaluator import Evaluator
 from .genomes import ENCODINGS, Encoding
 from .images import labelled_grid, to_pil
 from .milestones import Milestones
@@ -36,10 +36,14 @@ from .plugins import load_plugins
 from .runs import CHECKPOINT, RunFolder
 from .search import SEARCHES, Search
 from .statecheck import BadState
+from .workers import make_evaluator
 
 STOP_SETTINGS = ("generations", "max_evals", "max_seconds", "goal")
 # Settings a resume may change besides when it stops: they never change the results.
 RESUME_SETTINGS = STOP_SETTINGS + ("checkpoint_every", "checkpoint_seconds")
+# ... and where it runs: a resumed run continues correctly on any number of workers, but the
+# classifier's per-image scores depend on the batch split, so another count makes another run.
+RESUME_SETTINGS += ("workers", "ray")
 
 
 @dataclass
@@ -64,7 +68,8 @@ def encoding_of_run(run: RunFolder) -> Encoding:
     try:
         load_plugins(manifest["config"].get("plugins"))
         config = validate(from_mapping(manifest["config"], source="manifest"))
-        return build_encoding(config, int(manifest["model"]["channels"]), int(manifest["model"]["input_size"]))
+        return build_encoding(config, int(manifest["model"]["channels"]),
+                              int(manifest["model"]["input_size"]))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise EvodreamError(f"{run.path / 'manifest.json'} is incomplete: the run is corrupt") from None
 
@@ -75,23 +80,31 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def build_scoring(config: EvolveConfig) -> tuple[EvolveConfig, Classifier, list, Encoding, Objective]:
+    """The config with its recipe resolved, and the classifier, target indices, encoding and objective
+    it names: what renders and scores a population, built alike by a run's own process and by each of
+    its workers (evodream.workers)."""
+    classifier = ModelSpec.of(config).load()
+    targets = resolve_targets(config.target, classifier.class_names)
+    # Recipe "auto" resolves here, once the model and the number of targets are known.
+    config = validate(config.resolved((classifier.channels, classifier.input_size, len(targets))))
+    encoding = build_encoding(config, classifier.channels, classifier.input_size)
+    objective = Objective(classifier, targets, kind=config.confidence, ten_crop=config.ten_crop,
+                          priors=config.priors)
+    return config, classifier, targets, encoding, objective
+
+
 class _Session:
     """The pieces of one run, built from its config."""
 
     def __init__(self, config: EvolveConfig):
+        config, self.classifier, self.targets, self.encoding, self.objective = build_scoring(config)
         self.config = config
-        self.classifier = ModelSpec.of(config).load()
-        self.targets = resolve_targets(config.target, self.classifier.class_names)
-        # Recipe "auto" resolves here, once the model and the number of targets are known.
-        config = self.config = validate(config.resolved(
-            (self.classifier.channels, self.classifier.input_size, len(self.targets))))
         self.names = [self.classifier.class_names[t] for t in self.targets]
-        self.encoding = build_encoding(config, self.classifier.channels, self.classifier.input_size)
-        self.objective = Objective(self.classifier, self.targets, kind=config.confidence, ten_crop=config.ten_crop,
-                                   priors=config.priors)
         self.search: Search = SEARCHES[config.algorithm](config, self.encoding, self.targets,
                                                           seed_everything(config.seed))
-        self.evaluator = Evaluator(self.encoding, self.objective, needs=self.search.needs)
+        # One process, or a pool of worker processes / Ray actors (--workers, --ray) with the same interface.
+        self.evaluator = make_evaluator(config, self.encoding, self.objective, self.search.needs)
         # Per-target first evaluation at 99% / 99.99% (reached.json); None when a resumed run's
         # checkpoint predates it, as earlier first-reach counts cannot be recovered then.
         self.milestones: Milestones | None = Milestones(self.targets, self.names)
@@ -106,7 +119,8 @@ class _Session:
                 # Float sums in the model depend on the thread count: part of what reproduces a run.
                 "torch_threads": torch.get_num_threads(),
                 # The engine "auto" resolved to: a resume uses the same one, as its sums differ from torch's.
-                "engine": {"name": self.classifier.engine, "version": self.classifier.engine_version}}
+                "engine": {"name": self.classifier.engine, "version": self.classifier.engine_version},
+                "workers": self.evaluator.describe()}
 
 
 def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> EvolveResult:
@@ -114,7 +128,11 @@ def evolve(config: EvolveConfig, out: str | Path, *, progress: bool = True) -> E
     load_plugins(config.plugins)  # before resolved(): a plugin encoding may bring recipe defaults
     validate(config.resolved())  # bad settings fail before the model loads (the session resolves "auto")
     session = _Session(config)
-    run = RunFolder.create(out, session.manifest())
+    try:
+        run = RunFolder.create(out, session.manifest())
+    except BaseException:
+        session.evaluator.close()  # a Ray connection made for the run
+        raise
     with run.lock():
         return _run(session, run, elapsed=0.0, progress=progress)
 
@@ -130,14 +148,15 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     manifest = run.manifest
     other = sorted(set(overrides) - set(RESUME_SETTINGS))
     if other:
-        raise EvodreamError(f"--resume continues a run as it was configured; only {', '.join(RESUME_SETTINGS)} "
-                            f"may change, not {', '.join(other)}")
+        raise EvodreamError(f"--resume continues a run as it was configured; only "
+                            f"{', '.join(RESUME_SETTINGS)} may change, not {', '.join(other)}")
     # The engine the run was evaluated by; runs from before engines were recorded used torch.
     recorded = manifest.get("engine") if isinstance(manifest, dict) else None
     engine = recorded.get("name", "torch") if isinstance(recorded, dict) else "torch"
     try:
         load_plugins(manifest["config"].get("plugins"))
-        config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine}, source="manifest"))
+        config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine},
+                                       source="manifest"))
     except (KeyError, TypeError, AttributeError):
         raise EvodreamError(f"{run.path} has no config in its manifest: the run is corrupt") from None
     session = _Session(config)
@@ -156,13 +175,15 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
                 session.milestones = None
             restore_global_rng(checkpoint)
         except BadState as exc:
-            raise EvodreamError(f"{path} is corrupt ({exc}); resume from a good copy or start a new run") from None
+            raise EvodreamError(f"{path} is corrupt ({exc}); resume from a good copy or start a new "
+                                "run") from None
         except EvodreamError as exc:  # a genome the encoding rejects
             raise EvodreamError(f"{path} is corrupt: {exc}") from None
         except (KeyError, TypeError, ValueError, IndexError, OverflowError, RuntimeError) as exc:
             raise EvodreamError(f"{path} is corrupt ({exc.__class__.__name__}: {exc}); "
                                 "start a new run") from None
-    run.truncate_metrics(session.search.generation, None if checkpoint is None else checkpoint.get("metrics_bytes"))
+    run.truncate_metrics(session.search.generation,
+                         None if checkpoint is None else checkpoint.get("metrics_bytes"))
     if progress:
         tqdm.write(f"resuming {run.path} at generation {session.search.generation}, "
                    f"{session.search.evaluations} evaluations")
@@ -176,7 +197,8 @@ class _Outputs(Callback):
         self.session, self.run = session, run
 
     def on_end(self, loop: Loop) -> None:
-        write_elites(self.run, self.session.encoding, self.session.search.elites(), self.session.classifier.class_names)
+        write_elites(self.run, self.session.encoding, self.session.search.elites(),
+                     self.session.classifier.class_names)
         if self.session.search.pareto_front():
             write_pareto(self.session, self.run)
 
@@ -210,7 +232,8 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
     return result
 
 
-def write_elites(run: RunFolder, encoding: Encoding, elites: list, class_names, preview_size: int = 112) -> None:
+def write_elites(run: RunFolder, encoding: Encoding, elites: list, class_names,
+                 preview_size: int = 112) -> None:
     """Each elite as PNG + genome JSON, and the labelled grid of them all."""
     if not elites:
         return
@@ -247,6 +270,7 @@ def write_pareto(session: _Session, run: RunFolder) -> None:
         for rank, (ind, image) in enumerate(zip(front, images)):
             points.append({"class_index": target, "class_name": names[target], "rank": rank,
                            "confidence": ind.confidence, "fitness": ind.fitness.values[0],
-                           "naturalness": ind.fitness.values[1], "genome": session.encoding.to_json(ind.genome)})
+                           "naturalness": ind.fitness.values[1],
+                           "genome": session.encoding.to_json(ind.genome)})
             pictures.append(to_pil(image))
     run.write_pareto(points, pictures, pareto_plot(points))

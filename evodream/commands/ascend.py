@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..errors import EvodreamError
 from . import add_model_flags, add_torch_engine_flag, optional_float
 
 
@@ -57,6 +58,7 @@ def register(sub, parser_class=None) -> None:
                    help="images per forward/backward pass (default 64: all targets at once up to 64)")
     add_model_flags(p)
     add_torch_engine_flag(p, "ascend")
+    p.add_argument("--workers", "--ray", dest="workers", help=argparse.SUPPRESS)  # evolve's: refused in run()
     p.add_argument("--out", help="run folder to create (default runs/<time>-<model>-ascend)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -65,7 +67,10 @@ def register(sub, parser_class=None) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..ascend import ascend, config_from
 
-    skip = {"command", "handler", "out", "quiet", "engine"}
+    if args.workers is not None:
+        raise EvodreamError("ascend runs gradient ascent in one process: --workers and --ray are for "
+                            "`evodream evolve`; drop them")
+    skip = {"command", "handler", "out", "quiet", "engine", "workers"}
     config = config_from({k: v for k, v in vars(args).items() if k not in skip})
     out = args.out or (f"runs/{time.strftime('%Y%m%d-%H%M%S')}-"
                        f"{config.model.replace(':', '-').replace('/', '-')}-ascend")

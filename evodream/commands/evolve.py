@@ -8,16 +8,23 @@ from ..errors import EvodreamError
 from . import add_model_flags, optional_float
 
 
+def _optional_str(text: str):
+    return None if text.lower() in ("none", "off") else text
+
+
 def register(sub, parser_class=None) -> None:
     from ..genomes import ENCODINGS
     from ..search import EMITTERS, SEARCHES
 
     p = sub.add_parser("evolve", help="breed fooling images (MAP-Elites, GA or NSGA-II)",
-                       description="Breed images the model labels as the target classes with near-certain "
-                                   "confidence. Flags override --config; unset flags keep the config's values.")
-    p.add_argument("--model", help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
-                                   "file or package.module:function (see `evodream models`)")
-    p.add_argument("--encoding", help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, or lowres)")
+                       description="Breed images the model labels as the target classes with "
+                                   "near-certain confidence. Flags override --config; unset flags keep "
+                                   "the config's values.")
+    p.add_argument("--model",
+                   help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
+                        "file or package.module:function (see `evodream models`)")
+    p.add_argument("--encoding",
+                   help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, or lowres)")
     p.add_argument("--lowres-grid", type=int, help="lowres encoding: genes per side of the grid (default 16)")
     p.add_argument("--algorithm", help=f"search: {SEARCHES.describe()}; default map-elites (nsga2 saves its "
                                        "fronts in RUN/pareto/)")
@@ -35,13 +42,15 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--goal", type=optional_float, default=argparse.SUPPRESS,
                    help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
-    p.add_argument("--recipe", help="auto (default: lowres-cma for colour models of 64 px or more asked for up to "
-                                    "10 classes, else fast), fast (parents from unfinished classes, adaptive "
-                                    "mutation), paper (Nguyen et al.'s settings), lowres-cma (CMA-ES over a "
-                                    "16x16 grid) or cppn-cma (CMA-ME over CPPN weights with mutation)")
+    p.add_argument("--recipe",
+                   help="auto (default: lowres-cma for colour models of 64 px or more asked for up to "
+                        "10 classes, else fast), fast (parents from unfinished classes, adaptive "
+                        "mutation), paper (Nguyen et al.'s settings), lowres-cma (CMA-ES over a "
+                        "16x16 grid) or cppn-cma (CMA-ME over CPPN weights with mutation)")
     p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
     p.add_argument("--ten-crop", action="store_true", default=None,
-                   help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper on ImageNet")
+                   help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper "
+                        "on ImageNet")
     p.add_argument("--mutation-rate", type=float, help="per-gene (direct) or per-weight (cppn) mutation rate")
     p.add_argument("--eta", type=float, help="polynomial mutation's distribution index (small = bold steps)")
     p.add_argument("--crossover-rate", type=float, help="chance a child is also crossed with another elite")
@@ -49,11 +58,13 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="adapt each cell's mutation strength by the 1/5 success rule")
     p.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
-                   help="map-elites: breed and render the next generation on a second thread while the classifier "
-                        "scores this one (hides CPPN rendering on a spare core; parents one generation stale)")
+                   help="map-elites: breed and render the next generation on a second thread while the "
+                        "classifier scores this one (hides CPPN rendering on a spare core; parents one "
+                        "generation stale)")
     p.add_argument("--prior", dest="priors", metavar="NAME=WEIGHT,...",
-                   help="add natural-image priors to the fitness, e.g. tv=0.3,spectrum=0.3,colour=0.3,gradient=0.3 "
-                        "(priors: tv, spectrum, colour, gradient, robust; weights 0.1-1 are typical; 'none' for none)")
+                   help="add natural-image priors to the fitness, e.g. "
+                        "tv=0.3,spectrum=0.3,colour=0.3,gradient=0.3 (priors: tv, spectrum, colour, "
+                        "gradient, robust; weights 0.1-1 are typical; 'none' for none)")
     p.add_argument("--colour", help="cppn colour model: hls (default), hsv or rgb")
     add_model_flags(p, defaults=False)
     p.add_argument("--engine", help="forward-pass engine: auto (default: ONNX Runtime on CPU when it is "
@@ -62,6 +73,18 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (default 50)")
     p.add_argument("--checkpoint-seconds", type=float,
                    help="seconds between checkpoints, whichever of the two comes first (default 60)")
+    p.add_argument("--workers", type=int,
+                   help="render and score each generation on this many worker processes (default 1: this "
+                        "process), each loading the model once with --threads threads (default: cores / "
+                        "workers) and a GPU each with --device cuda. Generation-synchronous: same seed, "
+                        "config and worker count, same run; the population is split into contiguous chunks "
+                        "and the model's per-image scores depend on the batch they are in, so another worker "
+                        "count gives another (equally valid) run")
+    p.add_argument("--ray", type=_optional_str, default=argparse.SUPPRESS,
+                   metavar="auto|local|HOST:PORT",
+                   help="run the --workers as Ray actors on this cluster (local: a one-machine Ray for "
+                        "this run; --threads CPUs each, default 1); same run as local workers of the same "
+                        "count and threads. With --resume, 'none' goes back to local workers")
     p.add_argument("--config", help="TOML file of settings (keys as the flags, with _ for -)")
     p.add_argument("--out", help="run folder to create (default runs/<time>-<model>-<encoding>-<algorithm>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
@@ -74,12 +97,13 @@ def run(args) -> int:
     from ..evolve import evolve, resume
 
     skip = {"command", "handler", "config", "out", "resume", "quiet"}
-    # --goal none is a None that must override the config's goal, so it is kept (absent = not given).
-    flags = {k: v for k, v in vars(args).items() if k not in skip and (v is not None or k == "goal")}
+    # --goal none (--ray none) is a None that must override the config's, so it is kept (absent = not given).
+    flags = {k: v for k, v in vars(args).items() if k not in skip and (v is not None or k in ("goal", "ray"))}
     if "priors" in flags:
         from ..objectives.priors import parse_priors
 
-        flags["priors"] = {} if flags["priors"].strip().lower() in ("none", "off") else parse_priors(flags["priors"])
+        text = flags["priors"]
+        flags["priors"] = {} if text.strip().lower() in ("none", "off") else parse_priors(text)
     if args.resume:
         if args.out or args.config:
             raise EvodreamError("--resume continues an existing run: drop --out and --config")
@@ -87,8 +111,9 @@ def run(args) -> int:
     else:
         config = from_mapping(load_toml(args.config), source="config") if args.config else EvolveConfig()
         config = from_mapping(flags, base=config, source="flag")
-        out = args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.model.replace(':', '-').replace('/', '-')}" \
-                          f"-{config.encoding or config.recipe}-{config.algorithm}"
+        model = config.model.replace(":", "-").replace("/", "-")
+        out = args.out or (f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{model}"
+                           f"-{config.encoding or config.recipe}-{config.algorithm}")
         result = evolve(config, out, progress=not args.quiet)
     reached = sum(c >= 0.9999 for c in result.confidences.values())
     values = sorted(result.confidences.values())

@@ -171,9 +171,11 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     from .search import EMITTERS, SEARCHES
 
     load_plugins(config.plugins)
-    _check_choice("encoding", config.encoding, ENCODINGS.names())
+    # encoding and emitters may still be open (None): the recipe fills them in (resolved()).
+    if config.encoding is not None:
+        _check_choice("encoding", config.encoding, ENCODINGS.names())
     _check_choice("algorithm", config.algorithm, SEARCHES.names())
-    for name in config.emitters.split(","):
+    for name in (config.emitters or "mutation").split(","):
         _check_choice("emitter", name.strip(), EMITTERS.names())
     _check_choice("recipe", config.recipe, RECIPES)
     _check_choice("confidence", config.confidence, ("log_prob", "prob", "margin"))

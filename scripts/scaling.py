@@ -107,7 +107,7 @@ def measure(args) -> None:
                      threads=1, seed=args.seed, goal=None, max_evals=None, generations=1).resolved()
     )
     torch.set_num_threads(1)
-    classifier, targets, encoding, objective = build_scoring(config)
+    config, classifier, targets, encoding, objective = build_scoring(config)
     search = SEARCHES[config.algorithm](config, encoding, targets, seed_everything(config.seed))
     evaluator = Evaluator(encoding, objective)
     B = config.population

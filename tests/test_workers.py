@@ -66,7 +66,7 @@ def test_a_pool_scores_each_chunk_as_this_process_would(encoding, algorithm):
     config = validate(
         EvolveConfig(encoding=encoding, algorithm=algorithm, workers=3, threads=1, target="1,7").resolved()
     )
-    _, _, encoding_, objective = build_scoring(config)
+    _, _, _, encoding_, objective = build_scoring(config)
     needs = ("naturalness",) if algorithm == "nsga2" else ()
     evaluator = Evaluator(encoding_, objective, needs=needs)
     rng = np.random.default_rng(0)

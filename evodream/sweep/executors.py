@@ -8,11 +8,11 @@ executor, decides about retries.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 from multiprocessing.connection import wait as wait_for
 
 from ..errors import EvodreamError
+from ..processes import death, process_context
 from .job import process_main, ray_main
 
 RAY_MISSING = "--ray needs Ray, which is not installed: pip install 'evodream[ray]'"
@@ -26,24 +26,7 @@ def usable_cores() -> int:
 
 
 def _context():
-    # A fork server that has imported torch and evodream once starts each job's process in
-    # milliseconds, from a clean state (no threads, no torch thread pool) unlike a plain fork.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["evodream.evolve", "evodream.ascend", "evodream.sweep.job"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def _death(exitcode) -> str:
-    if exitcode is not None and exitcode < 0:
-        import signal
-
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
+    return process_context(["evodream.evolve", "evodream.ascend", "evodream.sweep.job"])
 
 
 class LocalExecutor:
@@ -101,7 +84,7 @@ class LocalExecutor:
             outcome = self._outcomes.pop(name, None)
             if outcome is None:
                 outcome = {"ok": False, "traceback": None, "host": None,
-                           "error": f"worker process died ({_death(process.exitcode)})"}
+                           "error": f"worker process died ({death(process.exitcode)})"}
             finished.append((name, outcome))
         return finished
 

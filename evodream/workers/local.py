@@ -9,11 +9,11 @@ them) and end when the run's process goes (their pipe closes).
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import sys
 from multiprocessing.connection import wait
 
+from ..processes import death, process_context
 from .pool import WorkerPool
 from .scorer import Scorer, error_reply
 
@@ -21,20 +21,7 @@ STOP_SECONDS = 10.0  # how long close() lets a worker exit before killing it
 
 
 def _context():
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["evodream.evolve", "evodream.workers.scorer"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def death(exitcode) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
+    return process_context(["evodream.evolve", "evodream.workers.scorer"])
 
 
 def worker_main(config: dict, needs: tuple, conn) -> None:

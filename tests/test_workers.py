@@ -98,20 +98,20 @@ def test_two_workers_twice_give_the_same_run(reference, tmp_path, capsys):
 
 
 def _killing(pool_class, victim: int, kill_when, kills: list):
-    """pool_class._dispatch that SIGKILLs worker `victim` right after sending it a chunk (so it dies with
-    the chunk in flight) whenever kill_when(n) holds for the n-th chunk sent to it."""
+    """pool_class._dispatch that SIGKILLs worker `victim` as its n-th chunk is sent, whenever
+    kill_when(n) holds: it dies owing that chunk. (Killed just before the send, not after: a fast
+    worker could otherwise answer before the signal lands, and the test would depend on timing.)"""
     real = pool_class._dispatch
     sent = {"n": 0}
 
     def dispatch(self, slot, payload):
-        pid = self.pids()[slot] if slot == victim else None  # (Ray: asked before the chunk is queued)
-        result = real(self, slot, payload)
         if slot == victim:
             sent["n"] += 1
             if kill_when(sent["n"]):
+                pid = self.pids()[slot]
                 os.kill(pid, signal.SIGKILL)
                 kills.append(pid)
-        return result
+        return real(self, slot, payload)
 
     return dispatch
 

@@ -66,8 +66,7 @@ def encoding_of_run(run: RunFolder) -> Encoding:
     """The encoding a run was made with, rebuilt from its manifest without loading the model."""
     manifest = run.manifest
     try:
-        load_plugins(manifest["config"].get("plugins"))
-        config = validate(from_mapping(manifest["config"], source="manifest"))
+        config = validate(from_mapping(manifest["config"], source="manifest"))  # (imports its plugins)
         return build_encoding(config, int(manifest["model"]["channels"]),
                               int(manifest["model"]["input_size"]))
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -153,8 +152,7 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     # The engine the run was evaluated by; runs from before engines were recorded used torch.
     recorded = manifest.get("engine") if isinstance(manifest, dict) else None
     engine = recorded.get("name", "torch") if isinstance(recorded, dict) else "torch"
-    try:
-        load_plugins(manifest["config"].get("plugins"))
+    try:  # (validate imports the run's plugins)
         config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine},
                                        source="manifest"))
     except (KeyError, TypeError, AttributeError):

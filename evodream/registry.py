@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 from .errors import EvodreamError
 
@@ -67,17 +67,8 @@ class Registry:
     def __contains__(self, name) -> bool:
         return name in self._entries
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
-
-    def items(self):
-        return ((name, entry.factory) for name, entry in self._entries.items())
 
     def describe(self) -> str:
         """'name (help), name (help)': for --help texts."""

@@ -5,20 +5,17 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from ..model_options import ModelOptions
 from .base import Classifier
 from .registry import load_classifier
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model name plus the options some kinds of model need, and the CPU threads to run it on."""
+@dataclass
+class ModelSpec(ModelOptions):
+    """A model name, the engine for its forward passes and the options (ModelOptions) that say where
+    and how it runs."""
 
     model: str = "lenet-mnist"
-    device: str = "cpu"
-    threads: int | None = None
-    classes_file: str | None = None   # custom models: one class name per line
-    input_size: int | None = None     # custom models: input size in pixels
-    weights: str | None = None        # torchvision models: a local state dict
     engine: str = "torch"             # forward passes: torch, onnxruntime or auto (evolution only)
 
     @classmethod

@@ -58,8 +58,7 @@ class Objective:
     def robust_prior(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self._robust is None:
             self._robust = RobustPrior(self.classifier, self._targets)
-        self._robust.targets = targets
-        return self._robust(images)
+        return self._robust(images, targets)
 
     def evaluate(self, images: torch.Tensor, columns: Sequence[int] | None = None) -> Scores:
         """Fitness and confidence, differentiable (gradient ascent uses this); ``columns`` picks a

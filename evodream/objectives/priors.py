@@ -318,7 +318,9 @@ class RobustPrior:
         theta[:, :, 2] = move
         self.theta = theta
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) for `targets` (default: the targets it was built for)."""
+        targets = self.targets if targets is None else targets
         batch, k = images.shape[0], self.theta.shape[0]
         theta = self.theta.to(images.device, images.dtype).repeat_interleave(batch, dim=0)
         repeated = images.repeat(k, 1, 1, 1)
@@ -326,4 +328,4 @@ class RobustPrior:
         jittered = F.grid_sample(repeated, grid, mode="bilinear", padding_mode="reflection",
                                  align_corners=False)
         log_probs = torch.log_softmax(self.classifier.logits(jittered).float(), dim=1)
-        return log_probs[:, self.targets].view(k, batch, -1).mean(0)
+        return log_probs[:, targets].view(k, batch, -1).mean(0)

@@ -9,11 +9,20 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import EvodreamError
 from .allocator import RELEASE_SECONDS, keep_freed_memory, release_free_memory
+
+
+def log_softmax_array(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities (float64) of a (B, classes) array of logits."""
+    shifted = logits.astype(np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
 
 
 class Classifier:
@@ -118,6 +127,11 @@ class Classifier:
             bad = int((~torch.isfinite(logits.detach())).flatten(1).any(dim=1).sum())
             raise EvodreamError(f"model {self.name!r} returned NaN or infinite outputs for {bad} of {images} "
                                 "images: the model or its weights are broken; check it on a real image first")
+
+    def logits_array(self, images: torch.Tensor) -> np.ndarray:
+        """Forward-only logits as a float32 array (evolution's scoring path; queries counted)."""
+        with torch.inference_mode():
+            return self.logits(images).float().cpu().numpy()
 
     @torch.inference_mode()
     def log_probs(self, images: torch.Tensor) -> torch.Tensor:

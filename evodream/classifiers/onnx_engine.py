@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..errors import EvodreamError
-from .base import Classifier
+from .base import Classifier, log_softmax_array
 
 OPSET = 17
 EXPORT_FORMAT = "evodream-onnx-1"  # bump when the exported wrapper changes: old cache files then go unused
@@ -226,17 +226,30 @@ class OnnxClassifier(Classifier):
         return onnxruntime_version() or "?"
 
     def _run(self, images: torch.Tensor) -> np.ndarray:
-        x = self.fit(images.detach()).to("cpu").contiguous().numpy()
-        return self._session.run(["logits"], {"images": x})[0]
+        if (images.dtype != torch.float32 or images.device.type != "cpu"
+                or images.shape[1:] != (self.channels, self.input_size, self.input_size)):
+            images = self.fit(images.detach()).to("cpu")
+        # (already the model's input: straight to numpy, the torch glue costs more than a small
+        # model's forward pass)
+        return self._session.run(["logits"], {"images": np.ascontiguousarray(images.detach().numpy())})[0]
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and images.requires_grad:
-            return super().logits(images)  # autograd needs the torch module
+    def logits_array(self, images: torch.Tensor) -> np.ndarray:
+        if images.dim() != 4:
+            self.fit(images)  # (raises the one-line error about the shape)
         self._count(images.shape[0])
         out = self._run(images)
         if not np.isfinite(out).all():  # (numpy's check costs a tenth of torch's on small batches)
             self._check_finite(torch.from_numpy(out), images.shape[0])
-        return torch.from_numpy(out).to(self.device)
+        return out
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and images.requires_grad:
+            return super().logits(images)  # autograd needs the torch module
+        return torch.from_numpy(self.logits_array(images)).to(self.device)
+
+    def log_probs(self, images: torch.Tensor) -> torch.Tensor:
+        log_probs = log_softmax_array(self.logits_array(images)).astype(np.float32)
+        return torch.from_numpy(log_probs).to(self.device)
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + ", onnxruntime)"

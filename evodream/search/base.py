@@ -53,6 +53,13 @@ class Record:
         return row
 
 
+def population_size(encoding: Encoding, population: Any) -> int:
+    """How many genomes a population holds (arrays and lists without unstacking their copies)."""
+    if isinstance(population, (np.ndarray, list)):
+        return len(population)
+    return len(encoding.unstack(population))
+
+
 def score_arrays(scores, count: int, targets: int) -> tuple[np.ndarray, np.ndarray]:
     """(fitness, confidence) as float64 arrays shaped (count, targets) from Scores-like input.
 
@@ -65,8 +72,9 @@ def score_arrays(scores, count: int, targets: int) -> tuple[np.ndarray, np.ndarr
         fitness, confidence = scores.fitness, scores.confidence
     arrays = []
     for name, value in (("fitness", fitness), ("confidence", confidence)):
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
+        if hasattr(value, "detach"):  # a torch tensor
+            on_cpu = value.device.type == "cpu" and not value.requires_grad
+            value = value.numpy() if on_cpu else value.detach().cpu().numpy()
         value = np.asarray(value, dtype=np.float64)
         if value.shape != (count, targets):
             raise ValueError(f"tell(): {name} must be shaped (population, targets) = ({count}, {targets}), "

@@ -74,7 +74,7 @@ class MutationEmitter(Emitter):
             unfinished = filled[archive.confidence[filled] < self.goal]
             if len(unfinished):
                 pool = unfinished
-        cells = rng.choice(pool, size=n)
+        cells = pool[rng.integers(0, len(pool), size=n)]  # (rng.choice's draws, at half its cost)
         strength = self.strength[cells] if self.adaptive else None
         children = encoding.mutate(archive.parents(cells), rng, generation, strength=strength)
         if self.crossover_rate > 0:

@@ -22,7 +22,7 @@ import numpy as np
 from ..genomes.base import Encoding
 from ..statecheck import BadState, check_int, check_list, check_rng, check_type
 from .archive import Archive
-from .base import Elite, Record, Search, restore_rng, rng_state, score_arrays
+from .base import Elite, Record, Search, population_size, restore_rng, rng_state, score_arrays
 from .emitters import Emitter, MutationEmitter
 
 
@@ -64,11 +64,11 @@ class MapElites(Search):
         return population
 
     def tell(self, population: Any, scores) -> Record:
-        count = len(self.encoding.unstack(population))
+        count = population_size(self.encoding, population)
         infos = None
         if self._asked:
             asked, infos = self._asked.popleft()
-            if population is not asked and count != len(self.encoding.unstack(asked)):
+            if population is not asked and count != population_size(self.encoding, asked):
                 raise ValueError("tell() takes the populations ask() returned, in the order it returned them")
         fitness, confidence = score_arrays(scores, count, len(self.targets))
         self.evaluations += count

@@ -4,9 +4,11 @@ Pure torch on the CPU, float32, under no_grad, with the (x, y, d, bias) grid cac
 Python loops over genomes, nodes and edges but never over pixels. Below BATCH_MAX_PIXELS many
 genomes are evaluated together (render_chunk: nodes sorted by depth and activation, one sparse
 product per depth level, one op per activation block); from there up genome by genome, node by
-node (render_each: one multiply-add per connection, then the activation while the row is in
-cache), outputs written straight into the image. Both give the same values to float rounding; a
-genome renders identically alone or in a population.
+node (large.render_each: constants and the activations' affine tails folded into the weights,
+one pass per connection, hls converted from the signed outputs; see its docstring), outputs
+written straight into the image. Both give the same values to float rounding; a genome renders
+identically alone or in a population. reference.render_each is the plain per-genome renderer
+large.render_each is checked against.
 
 An output's value v in [-1, 1] becomes the channel value (v + 1) / 2 in [0, 1]. One output gives
 a grey image; three give colour, read as H, L, S (colour "hls", as in the paper's code), H, S, V
@@ -24,6 +26,7 @@ import torch
 
 from ...images import hls_to_rgb_, hsv_to_rgb_
 from .activations import IN_PLACE
+from .large import render_each
 from .network import CPPN, N_IN
 
 COLOURS = ("hls", "hsv", "rgb")
@@ -53,7 +56,7 @@ def render(population: Sequence[CPPN], channels: int, colour: str, size: int) ->
     if pixels >= BATCH_MAX_PIXELS:
         # Big images: genome by genome, node by node, so each row of pixel values is still
         # in cache for its activation and the outputs for the colour conversion.
-        render_each(population, out, colour)
+        render_each(population, out, colour, grid(size))
     else:
         # Small images: the per-op overhead dominates, so evaluate many genomes together.
         start = 0
@@ -75,32 +78,6 @@ def finish_(block: torch.Tensor, colour: str) -> None:
     block.add_(1.0).mul_(0.5).clamp_(0.0, 1.0)
     if block.shape[-2] == 3 and colour != "rgb":
         (hls_to_rgb_ if colour == "hls" else hsv_to_rgb_)(block)
-
-
-def render_each(population: Sequence[CPPN], out: torch.Tensor, colour: str) -> None:
-    """Finished images (B, channels, P) of several genomes, evaluated one genome at a time."""
-    inputs = grid(int(math.isqrt(out.shape[-1])))
-    values = torch.empty(max(g.n_nodes for g in population), inputs.shape[1], dtype=torch.float32)
-    values[:N_IN] = inputs
-    value_rows = values.unbind(0)  # views, cheaper to reuse than indexing per op
-    for i, g in enumerate(population):
-        # Inputs and hidden nodes in the scratch table, outputs straight into the image.
-        rows = value_rows[:g.n_nodes - g.n_outputs] + out[i].unbind(0)
-        order = np.argsort(g.dst, kind="stable")
-        src, dst, weight = g.src[order].tolist(), g.dst[order].tolist(), g.weight[order].tolist()
-        e, edges = 0, len(src)
-        for j, act in enumerate(g.acts.tolist(), start=N_IN):
-            target = rows[j]
-            if e < edges and dst[e] == j:
-                torch.mul(rows[src[e]], weight[e], out=target)
-                e += 1
-                while e < edges and dst[e] == j:
-                    target.add_(rows[src[e]], alpha=weight[e])
-                    e += 1
-            else:
-                target.zero_()
-            IN_PLACE[act](target)
-        finish_(out[i], colour)
 
 
 def render_chunk(genomes: Sequence[CPPN], out: torch.Tensor) -> None:

@@ -37,7 +37,7 @@ from evodream.evolve import evolve
 METHODS = {
     "paper": {"recipe": "paper"},
     "fast": {"recipe": "fast"},
-    "fast-cppn": {"recipe": "fast", "encoding": "cppn"},
+    "fast-cppn": {"recipe": "fast-cppn"},
     "lowres-cma": {"recipe": "lowres-cma"},
     "cppn-cma": {"recipe": "cppn-cma"},
     "auto": {"recipe": "auto"},

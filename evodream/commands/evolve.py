@@ -24,7 +24,7 @@ def register(sub, parser_class=None) -> None:
                    help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
                         "file or package.module:function (see `evodream models`)")
     p.add_argument("--encoding",
-                   help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, or lowres)")
+                   help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, cppn or lowres)")
     p.add_argument("--lowres-grid", type=int, help="lowres encoding: genes per side of the grid (default 16)")
     p.add_argument("--algorithm", help=f"search: {SEARCHES.describe()}; default map-elites (nsga2 saves its "
                                        "fronts in RUN/pareto/)")
@@ -43,10 +43,11 @@ def register(sub, parser_class=None) -> None:
                    help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
     p.add_argument("--recipe",
-                   help="auto (default: lowres-cma for colour models of 64 px or more asked for up to "
-                        "10 classes, else fast), fast (parents from unfinished classes, adaptive "
-                        "mutation), paper (Nguyen et al.'s settings), lowres-cma (CMA-ES over a "
-                        "16x16 grid) or cppn-cma (CMA-ME over CPPN weights with mutation)")
+                   help="auto (default: for colour models of 64 px or more, lowres-cma when asked for "
+                        "up to 10 classes and fast-cppn for more; else fast), fast (parents from "
+                        "unfinished classes, adaptive mutation), fast-cppn (fast on CPPN genomes), "
+                        "paper (Nguyen et al.'s settings), lowres-cma (CMA-ES over a 16x16 grid) or "
+                        "cppn-cma (CMA-ME over CPPN weights with mutation)")
     p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
     p.add_argument("--ten-crop", action="store_true", default=None,
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper "

@@ -12,7 +12,9 @@ images) in images/s under torch and under ONNX Runtime, and their ratio, by batc
 For each throughput case it prints evaluations/s of the whole search (render, mutate, score,
 archive; the classifier on --engine, default auto = ONNX Runtime where it loads), the bare ONNX
 Runtime forward pass of the same model at the same batch size measured in the same process, their
-ratio (the search's overhead), torch's bare forward pass beside it, and peak memory. Without
+ratio (the search's overhead), torch's bare forward pass beside it, and peak memory. The bare
+pass is the classifier's own call (images in, probabilities out, queries counted); beside it,
+ONNX Runtime's session.run alone on a ready array, and the search's ratio to that. Without
 onnxruntime the ratio is taken against torch. Figures are printed, never asserted: machines are
 noisy, ratios measured in one run are what to compare.
 
@@ -55,6 +57,20 @@ def classifier_rate(classifier, channels, size, batch, seconds) -> float:
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         classifier.probs(images)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def session_rate(classifier, batch, seconds) -> float:
+    """Images/s of ONNX Runtime's session.run alone on a ready float32 array (no probabilities, no
+    query counting): the floor under every figure here."""
+    images = np.random.default_rng(0).random(
+        (batch, classifier.channels, classifier.input_size, classifier.input_size), dtype=np.float32)
+    run_session = lambda: classifier.session.run(["logits"], {"images": images})  # noqa: E731
+    run_session()
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        run_session()
         done += batch
     return done / (time.perf_counter() - start)
 
@@ -112,26 +128,29 @@ def engine_table(cases, seconds: float) -> None:
     for name, batches in cases:
         slow, fast = load_classifier(name), onnxruntime_classifier(name)
         for batch in batches:
-            ort_rate, torch_rate = bare_rates(slow, fast, batch, seconds)
+            ort_rate, torch_rate, _ = bare_rates(slow, fast, batch, seconds)
             shown = f"{ort_rate:18.1f} {ort_rate / torch_rate:6.2f}" if ort_rate else f"{'-':>18} {'-':>6}"
             print(f"{name:<24} {batch:>5} {torch_rate:12.1f} {shown}", flush=True)
 
 
-def row(name, search, ort, torch_rate, note=""):
-    """One search case: its rate against the bare ONNX Runtime pass (torch's where ORT is missing)."""
+def row(name, search, ort, torch_rate, session=None, note=""):
+    """One search case: its rate against the bare ONNX Runtime pass (torch's where ORT is missing),
+    and against ONNX Runtime's session.run alone."""
     base, label = (ort, "onnxruntime") if ort else (torch_rate, "torch")
     ort_shown = f"{ort:9.0f}" if ort else f"{'-':>9}"
     versus = "" if ort else f" (vs {label})"
+    floor = f"   session.run {session:9.0f} img/s (ratio {search / session:4.2f})" if session else ""
     print(f"{name:<44} search {search:9.0f} eval/s   onnxruntime {ort_shown} img/s   "
-          f"ratio {search / base:5.2f}{versus}   torch {torch_rate:9.0f} img/s   "
+          f"ratio {search / base:5.2f}{versus}{floor}   torch {torch_rate:9.0f} img/s   "
           f"peak {peak_mb():6.0f} MB {note}", flush=True)
 
 
 def bare_rates(slow, fast, batch, seconds):
-    """(ONNX Runtime or None, torch) img/s of the bare forward pass at `batch`."""
+    """(ONNX Runtime or None, torch, session.run alone or None) img/s of the bare forward pass."""
     size, channels = slow.input_size, slow.channels
     ort = classifier_rate(fast, channels, size, batch, seconds) if fast is not None else None
-    return ort, classifier_rate(slow, channels, size, batch, seconds)
+    session = session_rate(fast, batch, seconds) if fast is not None else None
+    return ort, classifier_rate(slow, channels, size, batch, seconds), session
 
 
 PYRIBS_GOAL = 0.9999
@@ -282,7 +301,7 @@ def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = 
         search.load_state_dict(grown.state_dict())  # the same grown archive for both
         ours = search_rate(search, evaluator, seconds * 4, overlap=overlap)
         row(f"map-elites cppn effnet-lite0 b{batch}{' overlap' if overlap else ''}", ours,
-            *bare_rates(slow, fast, batch, seconds * 4), f"(CPPNs of {nodes:.0f} nodes)")
+            *bare_rates(slow, fast, batch, seconds * 4), note=f"(CPPNs of {nodes:.0f} nodes)")
 
 
 def main():

@@ -225,6 +225,11 @@ class OnnxClassifier(Classifier):
     def engine_version(self) -> str:
         return onnxruntime_version() or "?"
 
+    @property
+    def session(self):
+        """The ONNX Runtime InferenceSession: input "images" (normalisation included), output "logits"."""
+        return self._session
+
     def _run(self, images: torch.Tensor) -> np.ndarray:
         if (images.dtype != torch.float32 or images.device.type != "cpu"
                 or images.shape[1:] != (self.channels, self.input_size, self.input_size)):

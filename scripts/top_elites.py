@@ -1,8 +1,10 @@
-"""A labelled grid of a run's most confident elites (the README's ImageNet picture).
+"""A labelled grid of the most confident elites of one run or several (the README's ImageNet pictures).
 
     python scripts/top_elites.py runs/imagenet-cppn-1000 --count 20 --out docs/imagenet-cppn-top20.png
+    python scripts/top_elites.py runs/efficiency/b/lowres-cma/* --found-at --out docs/imagenet-lowres.png
 
-Reads the run folder only: elites/*.json for confidences, elites/*.png for the pictures.
+Reads the run folders only: elites/*.json for confidences, elites/*.png for the pictures. With
+several runs (e.g. one per class) the elites of all of them are ranked together.
 """
 import argparse
 import sys
@@ -18,23 +20,26 @@ from evodream.runs import RunFolder
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run")
+    parser.add_argument("runs", nargs="+", metavar="RUN")
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--columns", type=int, default=5)
     parser.add_argument("--tile", type=int, default=160)
     parser.add_argument("--out", required=True, help="PNG to write (must not exist)")
+    parser.add_argument("--found-at", action="store_true",
+                        help="caption each picture with the evaluations it took to be found")
     args = parser.parse_args()
     try:
-        run = RunFolder.open(args.run)
         out = Path(args.out)
         if out.exists():
             raise EvodreamError(f"{out} exists: choose another --out")
-        records = sorted(run.elite_records(), key=lambda r: -r["confidence"])[:args.count]
-        if not records:
-            raise EvodreamError(f"{run.path} has no elites yet")
+        elites = [(run, record) for run in map(RunFolder.open, args.runs) for record in run.elite_records()]
+        elites = sorted(elites, key=lambda pair: -pair[1]["confidence"])[:args.count]
+        if not elites:
+            raise EvodreamError(f"{', '.join(args.runs)}: no elites yet")
         pictures = [Image.open(run.elite_stem(r["class_index"], r["class_name"]).with_suffix(".png"))
-                    for r in records]
-        labels = [f"{r['class_name']}\n{r['confidence'] * 100:.2f}%" for r in records]
+                    for run, r in elites]
+        labels = [f"{r['class_name']}\n{r['confidence'] * 100:.2f}%"
+                  + (f" at {r['found_at_evaluation']:,}" if args.found_at else "") for _, r in elites]
         labelled_grid(pictures, labels, columns=args.columns, tile=args.tile).save(out)
     except EvodreamError as exc:
         print(f"top_elites: error: {exc}", file=sys.stderr)

@@ -104,6 +104,30 @@ def test_objective_adds_image_priors_to_every_target(lenet):
     assert torch.equal(with_priors.confidence, without.confidence)
 
 
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("kind", ["log_prob", "prob", "margin"])
+def test_evolution_scores_agree_with_the_differentiable_objective(kind, engine):
+    """score() (numpy probabilities; no torch at all for a plain (log-)probability fitness) gives
+    what evaluate() (torch, as gradient ascent uses it) gives, on either engine."""
+    from evodream.classifiers import load_classifier
+    from evodream.classifiers.onnx_engine import onnxruntime_version
+
+    if engine == "onnxruntime" and onnxruntime_version() is None:
+        pytest.skip("onnxruntime is not installed")
+    classifier = load_classifier("lenet-mnist", engine=engine)
+    images = torch.rand(7, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    for priors in (None, "tv=0.5"):
+        objective = Objective(classifier, [0, 3, 9], kind=kind, priors=priors)
+        scored = objective.score(images)
+        with torch.no_grad():
+            expected = objective.evaluate(images)
+        assert scored.fitness.dtype == scored.confidence.dtype == torch.float32
+        assert scored.fitness.shape == scored.confidence.shape == (7, 3)
+        assert torch.allclose(scored.confidence, expected.confidence, rtol=1e-4, atol=1e-7)
+        assert torch.allclose(scored.fitness, expected.fitness, rtol=1e-4, atol=1e-5)
+    assert classifier.queries == 2 * 2 * 7  # both paths count their images
+
+
 @pytest.mark.parametrize("text,message", [
     ("smooth=1", "unknown prior 'smooth'"),
     ("tv=-0.5", "must be finite and >= 0"),

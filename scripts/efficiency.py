@@ -14,8 +14,9 @@ Three parts, each method side by side at the same budget and seeds:
       and how many reached it (the median is over the runs made; see --report-only).
   (c) LeNet on MNIST, all 10 digits in one run per seed (--seeds-c, default 0-4): evaluations until
       all 10 hold >= 99.99% (median over seeds; the fast recipe must stay <= 5k).
-Methods (recipes): paper (Nguyen et al.; cppn on ImageNet, direct on MNIST), fast (today's default
-before issue 14: direct), fast-cppn, lowres-cma, cppn-cma, auto (what a user gets by default).
+Methods (recipes): paper (Nguyen et al.; cppn on ImageNet, direct on MNIST), fast (direct pixels),
+fast-cppn, lowres-cma, cppn-cma, auto (what a user gets by default: on ImageNet fast-cppn in part a
+and lowres-cma in part b, so the defaults leave it out; on MNIST fast).
 
 Every run is an ordinary run folder under OUT/<part>/<method>/<class or seed>; a run that already
 holds summary.json is read, not rerun, so an interrupted benchmark continues where it stopped and
@@ -241,7 +242,7 @@ def parse_args(argv=None):
     p.add_argument("--model", default="efficientnet-lite0")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="run seed for parts a and b")
-    p.add_argument("--methods-a", type=listed(str), default=["paper", "fast-cppn", "cppn-cma", "auto"])
+    p.add_argument("--methods-a", type=listed(str), default=["paper", "fast", "fast-cppn", "cppn-cma"])
     p.add_argument("--budgets-a", type=listed(int), default=[20_000, 50_000, 200_000])
     p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "lowres-cma",
                                                              "cppn-cma"])

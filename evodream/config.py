@@ -18,7 +18,7 @@ except ModuleNotFoundError:  # Python 3.10
 from .errors import EvodreamError
 from .model_options import ModelOptions
 
-RECIPES = ("fast", "paper", "auto", "lowres-cma", "cppn-cma", "fast-cppn")
+RECIPES = ("fast", "paper", "auto", "lowres-cma", "cppn-cma", "fast-cppn", "paper-cppn")
 COLOURS = ("hls", "hsv", "rgb")
 ENGINES = ("auto", "onnxruntime", "torch")  # forward-pass engines; see classifiers/onnx_engine.py
 
@@ -39,24 +39,26 @@ RECIPE_DEFAULTS = {
 }
 for _recipe in ("paper", "fast"):  # the encoding and emitters every recipe implies where left open
     RECIPE_DEFAULTS[_recipe] = {"encoding": "direct", "emitters": "mutation", **RECIPE_DEFAULTS[_recipe]}
-# The fast recipe breeding CPPNs: on ImageNet-size models their patterns fool far more classes per
-# evaluation than direct pixels when every class is asked for (README: 34% vs 0.9% median at 200k).
+# Both recipes on CPPN genomes. On ImageNet-size models asked for every class, CPPN patterns fool
+# far more classes per evaluation than direct pixels (README: 34% vs 0.9% median at 200k), and the
+# paper's big uniform batches beat the fast recipe's small ones (README, "ImageNet efficiency").
 RECIPE_DEFAULTS["fast-cppn"] = {**RECIPE_DEFAULTS["fast"], "encoding": "cppn"}
+RECIPE_DEFAULTS["paper-cppn"] = {**RECIPE_DEFAULTS["paper"], "encoding": "cppn"}
 AUTO_FEW_TARGETS = 10  # "auto": runs for at most this many classes count as few-target runs
 
 
 def auto_recipe(config: "EvolveConfig", channels: int, input_size: int, targets: int) -> str:
     """What recipe "auto" means for this model and target count.
 
-    Colour models of ImageNet size get lowres-cma when asked for a few classes and fast-cppn for
+    Colour models of ImageNet size get lowres-cma when asked for a few classes and paper-cppn for
     more (measured: README, "ImageNet efficiency"); everything else, MNIST included, keeps the
     fast recipe. A user's own choice of encoding or emitters keeps the fast recipe's other settings.
     """
     if config.emitters is None and channels == 3 and input_size >= 64:
         if targets <= AUTO_FEW_TARGETS and config.encoding in (None, "lowres"):
             return "lowres-cma"
-        if targets > AUTO_FEW_TARGETS and config.encoding in (None, "cppn"):
-            return "fast-cppn"
+        if targets > AUTO_FEW_TARGETS and config.encoding is None:
+            return "paper-cppn"
     return "fast"
 
 

@@ -143,7 +143,8 @@ def test_cppn_with_vector_keeps_topology_and_bounds():
 @pytest.mark.parametrize("model,settings,recipe,encoding,emitters", [
     ((1, 28, 10), {}, "fast", "direct", "mutation"),          # MNIST: unchanged
     ((3, 224, 1), {}, "lowres-cma", "lowres", "cma"),          # one ImageNet class
-    ((3, 224, 1000), {}, "fast-cppn", "cppn", "mutation"),     # every ImageNet class
+    ((3, 224, 1000), {}, "paper-cppn", "cppn", "mutation"),    # every ImageNet class
+    ((3, 224, 1000), {"encoding": "cppn"}, "fast", "cppn", "mutation"),
     ((3, 224, 11), {"encoding": "direct"}, "fast", "direct", "mutation"),  # the user's choice stands
     ((3, 224, 1), {"encoding": "cppn"}, "fast", "cppn", "mutation"),
     ((3, 224, 1), {"recipe": "cppn-cma"}, "cppn-cma", "cppn", "mutation,cma"),

@@ -44,10 +44,10 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
     p.add_argument("--recipe",
                    help="auto (default: for colour models of 64 px or more, lowres-cma when asked for "
-                        "up to 10 classes and fast-cppn for more; else fast), fast (parents from "
-                        "unfinished classes, adaptive mutation), fast-cppn (fast on CPPN genomes), "
-                        "paper (Nguyen et al.'s settings), lowres-cma (CMA-ES over a 16x16 grid) or "
-                        "cppn-cma (CMA-ME over CPPN weights with mutation)")
+                        "up to 10 classes and paper-cppn for more; else fast), fast (parents from "
+                        "unfinished classes, adaptive mutation), paper (Nguyen et al.'s settings), "
+                        "fast-cppn and paper-cppn (the same on CPPN genomes), lowres-cma (CMA-ES over "
+                        "a 16x16 grid) or cppn-cma (CMA-ME over CPPN weights with mutation)")
     p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
     p.add_argument("--ten-crop", action="store_true", default=None,
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper "

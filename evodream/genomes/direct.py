@@ -5,7 +5,6 @@ paper), applied to the whole population with array operations.
 """
 from __future__ import annotations
 
-import base64
 import mmap
 from typing import Sequence
 
@@ -14,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EvodreamError
-from .base import Encoding
+from .base import Encoding, array_from_json, array_to_json
 
 
 def polynomial_mutation(x: np.ndarray, rng: np.random.Generator, rate, eta: float) -> np.ndarray:
@@ -122,22 +121,14 @@ class DirectEncoding(Encoding):
         return np.clip(x, 0.0, 1.0).astype(np.float32).reshape(genome.shape)
 
     def to_json(self, genome: np.ndarray) -> dict:
-        # Raw float32 bytes in base64: exact round trip, a third of the size of decimal text.
-        data = np.ascontiguousarray(genome, dtype="<f4")
-        return {"encoding": self.name, "shape": list(data.shape),
-                "pixels_f32_base64": base64.b64encode(data.tobytes()).decode("ascii")}
+        return array_to_json(self.name, "pixels_f32_base64", genome)
 
     def from_json(self, data: dict) -> np.ndarray:
         if not isinstance(data, dict):
             raise EvodreamError(f"invalid direct genome: expected a JSON object, got {type(data).__name__}")
         try:
-            if data.get("encoding") != self.name:
-                raise ValueError(f"encoding is {data.get('encoding')!r}, expected 'direct'")
-            shape = tuple(int(s) for s in data["shape"])
-            if shape != (self.channels, self.size, self.size):
-                raise ValueError(f"shape {shape} does not match {(self.channels, self.size, self.size)}")
-            genome = np.frombuffer(base64.b64decode(data["pixels_f32_base64"], validate=True), dtype="<f4")
-            genome = genome.reshape(shape).astype(np.float32)
+            genome = array_from_json(self.name, "pixels_f32_base64", data,
+                                     (self.channels, self.size, self.size))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise EvodreamError(f"invalid direct genome: {exc}; re-export it with evodream") from None
         if not np.isfinite(genome).all() or genome.min() < 0 or genome.max() > 1:

@@ -9,7 +9,6 @@ N(0, sigma * strength), the whole population in one array operation.
 """
 from __future__ import annotations
 
-import base64
 from typing import Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EvodreamError
-from .base import Encoding
+from .base import Encoding, array_from_json, array_to_json
 
 MAX_GENE = 1e4  # |gene| beyond this is saturated anyway; a file with more was not made by evodream
 
@@ -93,24 +92,14 @@ class LowresEncoding(Encoding):
 
     # -- files ----------------------------------------------------------------------------------
     def to_json(self, genome: np.ndarray) -> dict:
-        data = np.ascontiguousarray(genome, dtype="<f4")
-        return {"encoding": self.name, "shape": list(data.shape),
-                "genes_f32_base64": base64.b64encode(data.tobytes()).decode("ascii")}
+        return array_to_json(self.name, "genes_f32_base64", genome)
 
     def from_json(self, data: dict) -> np.ndarray:
         if not isinstance(data, dict):
             raise EvodreamError(f"invalid lowres genome: expected a JSON object, got {type(data).__name__}")
         try:
-            if data.get("encoding") != self.name:
-                raise ValueError(f"encoding is {data.get('encoding')!r:.40}, expected 'lowres'")
-            shape = tuple(int(s) for s in data["shape"])
-            if shape != self.shape:
-                raise ValueError(f"shape {shape} does not match {self.shape} (channels, grid, grid)")
-            text = data["genes_f32_base64"]
-            if not isinstance(text, str) or len(text) > 4 * int(np.prod(shape)) * 2:
-                raise ValueError("genes_f32_base64 must be a base64 string of the genome's float32 bytes")
-            genome = np.frombuffer(base64.b64decode(text, validate=True), dtype="<f4")
-            genome = genome.reshape(shape).astype(np.float32)
+            genome = array_from_json(self.name, "genes_f32_base64", data, self.shape,
+                                     " (channels, grid, grid)")
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise EvodreamError(f"invalid lowres genome: {exc}; re-export it with evodream") from None
         if not np.isfinite(genome).all() or np.abs(genome).max() > MAX_GENE:

@@ -30,7 +30,7 @@ RECIPE_DEFAULTS = {
               "mutation_rate": 0.1, "eta": 15.0},
     "fast": {"population": 10, "parent_selection": "focus", "adaptive": True,
              "mutation_rate": 0.05, "eta": 2.0},
-    # CMA-ES over a 16x16 grid of genes: adaptation wins where a few classes are asked for (issue 14).
+    # CMA-ES over a grid of genes (64x64 by default): adaptation wins where a few classes are asked for.
     "lowres-cma": {"encoding": "lowres", "emitters": "cma", "population": 16, "parent_selection": "focus",
                    "adaptive": True},
     # CMA-ME: CMA-ES over CPPN weights beside the mutation emitter that grows their topology.
@@ -93,7 +93,7 @@ class EvolveConfig(ModelOptions):
     # TOML: `priors = {tv = 0.1, spectrum = 1.0}` or a [priors] table; flag: --prior tv=0.1,spectrum=1
     emitters: str | None = None            # map-elites: emitters sharing each batch, comma-separated
     plugins: str | None = None             # modules to import first (they register components)
-    lowres_grid: int = 16                  # lowres encoding: genes per side of the grid
+    lowres_grid: int | None = None         # lowres encoding: genes per side (None: 64, or the image size)
     workers: int = 1                       # processes (or Ray actors) that render and score each generation
     ray: str | None = None                 # run the workers as Ray actors: "auto", "local" or HOST:PORT
 

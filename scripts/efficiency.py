@@ -42,6 +42,7 @@ METHODS = {
     "fast-cppn": {"recipe": "fast-cppn"},
     "fast-cppn-pop32": {"recipe": "fast-cppn", "population": 32},
     "lowres-cma": {"recipe": "lowres-cma"},
+    "lowres-cma-g16": {"recipe": "lowres-cma", "lowres_grid": 16},  # the grid lowres-cma had before 64
     "cppn-cma": {"recipe": "cppn-cma"},
     "auto": {"recipe": "auto"},
 }

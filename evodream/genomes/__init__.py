@@ -8,7 +8,7 @@ from ..registry import Registry
 from .base import Encoding
 from .cppn import CPPNEncoding
 from .direct import DirectEncoding
-from .lowres import LowresEncoding
+from .lowres import DEFAULT_GRID, LowresEncoding
 
 ENCODINGS = Registry("encoding")
 
@@ -28,10 +28,11 @@ def _build_cppn(config, channels: int, size: int) -> CPPNEncoding:
 
 
 # Unbounded genes: mutation_rate is the share of genes a mutation moves (by N(0, 0.5 * strength)).
-@ENCODINGS.register("lowres", help="a coarse grid of genes (16x16 by default), bicubic upsampling, sigmoid",
-                    defaults={"mutation_rate": 0.2})
+@ENCODINGS.register("lowres", help=f"a grid of genes ({DEFAULT_GRID}x{DEFAULT_GRID} by default), bicubic "
+                                   "upsampling, sigmoid", defaults={"mutation_rate": 0.2})
 def _build_lowres(config, channels: int, size: int) -> LowresEncoding:
-    return LowresEncoding(channels, size, grid=config.lowres_grid, rate=config.mutation_rate)
+    grid = config.lowres_grid if config.lowres_grid is not None else min(DEFAULT_GRID, size)
+    return LowresEncoding(channels, size, grid=grid, rate=config.mutation_rate)
 
 
 __all__ = ["Encoding", "CPPNEncoding", "DirectEncoding", "LowresEncoding", "ENCODINGS"]

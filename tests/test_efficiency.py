@@ -132,6 +132,14 @@ def test_lowres_rejects_bad_genome_files(change, message):
         encoding.from_json(nan)
 
 
+@pytest.mark.parametrize("grid,size,cells", [(None, 224, 64), (None, 28, 28), (16, 224, 16)])
+def test_lowres_grid_defaults_to_64_cells_or_the_image_size(grid, size, cells):
+    from evodream.genomes import ENCODINGS
+
+    config = EvolveConfig(encoding="lowres", lowres_grid=grid).resolved()
+    assert ENCODINGS.entry("lowres").factory(config, 3, size).grid == cells
+
+
 def test_cppn_with_vector_keeps_topology_and_bounds():
     encoding = CPPNEncoding(3, 12)
     genome = encoding.random(1, np.random.default_rng(0))[0]

@@ -93,7 +93,7 @@ class EvolveConfig(ModelOptions):
     # TOML: `priors = {tv = 0.1, spectrum = 1.0}` or a [priors] table; flag: --prior tv=0.1,spectrum=1
     emitters: str | None = None            # map-elites: emitters sharing each batch, comma-separated
     plugins: str | None = None             # modules to import first (they register components)
-    lowres_grid: int | None = None         # lowres encoding: genes per side (None: 64, or the image size)
+    lowres_grid: int | None = None         # lowres encoding: genes per side (None: 64; 16 under 64 px)
     workers: int = 1                       # processes (or Ray actors) that render and score each generation
     ray: str | None = None                 # run the workers as Ray actors: "auto", "local" or HOST:PORT
 

@@ -132,8 +132,9 @@ def test_lowres_rejects_bad_genome_files(change, message):
         encoding.from_json(nan)
 
 
-@pytest.mark.parametrize("grid,size,cells", [(None, 224, 64), (None, 28, 28), (16, 224, 16)])
-def test_lowres_grid_defaults_to_64_cells_or_the_image_size(grid, size, cells):
+@pytest.mark.parametrize("grid,size,cells", [(None, 224, 64), (None, 64, 64), (None, 28, 16), (None, 8, 8),
+                                             (16, 224, 16)])
+def test_lowres_grid_defaults_to_64_cells_or_16_on_small_images(grid, size, cells):
     from evodream.genomes import ENCODINGS
 
     config = EvolveConfig(encoding="lowres", lowres_grid=grid).resolved()

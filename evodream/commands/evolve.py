@@ -26,7 +26,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--encoding",
                    help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, cppn or lowres)")
     p.add_argument("--lowres-grid", type=int,
-                   help="lowres encoding: genes per side of the grid (default 64, or the image size)")
+                   help="lowres encoding: genes per side of the grid (default 64; 16 for images under 64 px)")
     p.add_argument("--algorithm", help=f"search: {SEARCHES.describe()}; default map-elites (nsga2 saves its "
                                        "fronts in RUN/pareto/)")
     p.add_argument("--emitters", help=f"map-elites: comma-separated emitters sharing each batch: "

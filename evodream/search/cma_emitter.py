@@ -119,7 +119,9 @@ class CMAEmitter(Emitter):
         key = np.where(empty[None, :], NEW_CELL_BONUS + fitness, improvement).max(axis=1)
         self.stall = 0 if (key > 0).any() else self.stall + 1
         values = [float(-k) for k in key]                       # pycma minimises
-        self._es.tell(self._asked, values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pycma's notes on rare far samples mean nothing to a user
+            self._es.tell(self._asked, values)
         self._values.append(values)
         self._asked = None
 

@@ -41,7 +41,6 @@ METHODS = {
     "fast": {"recipe": "fast"},
     "fast-cppn": {"recipe": "fast-cppn"},
     "fast-cppn-pop32": {"recipe": "fast-cppn", "population": 32},
-    "paper-cppn-pop32": {"recipe": "paper-cppn", "population": 32},
     "paper-cppn-pop500": {"recipe": "paper-cppn", "population": 500},
     "lowres-cma": {"recipe": "lowres-cma"},
     "lowres-cma-g16": {"recipe": "lowres-cma", "lowres_grid": 16},  # the grid lowres-cma had before 64

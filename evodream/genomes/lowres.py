@@ -27,6 +27,8 @@ SMALL_IMAGE_GRID = 16   # ... for images under 64 px (MNIST: CMA-ES needed twice
 def default_grid(size: int) -> int:
     """Cells a side of a lowres genome for images of this size, where the run does not say."""
     return DEFAULT_GRID if size >= 64 else min(SMALL_IMAGE_GRID, size)
+
+
 MAX_GENE = 1e4  # |gene| beyond this is saturated anyway; a file with more was not made by evodream
 
 

@@ -15,9 +15,9 @@ Three parts, each method side by side at the same budget and seeds:
   (c) LeNet on MNIST, all 10 digits in one run per seed (--seeds-c, default 0-4): evaluations until
       all 10 hold >= 99.99% (median over seeds; the fast recipe must stay <= 5k).
 Methods (recipes): paper (Nguyen et al.; cppn on ImageNet, direct on MNIST), fast (direct pixels),
-fast-cppn (and with population 32), lowres-cma, cppn-cma, auto (what a user gets by default: on
-ImageNet the paper's recipe on CPPNs in part a and lowres-cma in part b, so the defaults leave it
-out; on MNIST fast).
+fast-cppn (and with population 32), paper-cppn-pop500, lowres-cma (and lowres-cma-g16, its former
+16x16 grid), cppn-cma, auto (what a user gets by default: on ImageNet the paper's recipe on CPPNs
+in part a and lowres-cma in part b, so the defaults leave it out; on MNIST fast).
 
 Every run is an ordinary run folder under OUT/<part>/<method>/<class or seed>; a run that already
 holds summary.json is read, not rerun, so an interrupted benchmark continues where it stopped and

@@ -8,7 +8,7 @@ from ..registry import Registry
 from .base import Encoding
 from .cppn import CPPNEncoding
 from .direct import DirectEncoding
-from .lowres import DEFAULT_GRID, LowresEncoding, default_grid
+from .lowres import DEFAULT_GRID, LowresEncoding
 
 ENCODINGS = Registry("encoding")
 
@@ -31,8 +31,7 @@ def _build_cppn(config, channels: int, size: int) -> CPPNEncoding:
 @ENCODINGS.register("lowres", help=f"a grid of genes ({DEFAULT_GRID}x{DEFAULT_GRID}, 16x16 under 64 px), "
                                    "bicubic upsampling, sigmoid", defaults={"mutation_rate": 0.2})
 def _build_lowres(config, channels: int, size: int) -> LowresEncoding:
-    grid = config.lowres_grid if config.lowres_grid is not None else default_grid(size)
-    return LowresEncoding(channels, size, grid=grid, rate=config.mutation_rate)
+    return LowresEncoding(channels, size, grid=config.lowres_grid, rate=config.mutation_rate)
 
 
 __all__ = ["Encoding", "CPPNEncoding", "DirectEncoding", "LowresEncoding", "ENCODINGS"]

@@ -37,9 +37,11 @@ class LowresEncoding(Encoding):
 
     name = "lowres"
 
-    def __init__(self, channels: int, size: int, *, grid: int = DEFAULT_GRID, rate: float = 0.2,
+    def __init__(self, channels: int, size: int, *, grid: int | None = None, rate: float = 0.2,
                  sigma: float = 0.5, init_std: float = 1.0):
         super().__init__(channels, size)
+        if grid is None:
+            grid = default_grid(size)
         if not 2 <= int(grid) <= 1024:
             raise EvodreamError(f"lowres grid is {grid}; use 2 to 1024 cells a side "
                                 f"({DEFAULT_GRID} is the default)")

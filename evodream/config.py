@@ -30,8 +30,9 @@ RECIPE_DEFAULTS = {
               "mutation_rate": 0.1, "eta": 15.0},
     "fast": {"population": 10, "parent_selection": "focus", "adaptive": True,
              "mutation_rate": 0.05, "eta": 2.0},
-    # CMA-ES over a grid of genes (64x64 by default): adaptation wins where a few classes are asked for.
-    "lowres-cma": {"encoding": "lowres", "emitters": "cma", "population": 16, "parent_selection": "focus",
+    # CMA-ES over a grid of genes (64x64 by default, read as 1/f-weighted cosines): adaptation wins
+    # where a few classes are asked for.
+    "lowres-cma": {"encoding": "spectral", "emitters": "cma", "population": 16, "parent_selection": "focus",
                    "adaptive": True},
     # CMA-ME: CMA-ES over CPPN weights beside the mutation emitter that grows their topology.
     "cppn-cma": {"encoding": "cppn", "emitters": "mutation,cma", "population": 16,
@@ -55,7 +56,7 @@ def auto_recipe(config: "EvolveConfig", channels: int, input_size: int, targets:
     fast recipe. A user's own choice of encoding or emitters keeps the fast recipe's other settings.
     """
     if config.emitters is None and channels == 3 and input_size >= 64:
-        if targets <= AUTO_FEW_TARGETS and config.encoding in (None, "lowres"):
+        if targets <= AUTO_FEW_TARGETS and config.encoding in (None, "lowres", "spectral"):
             return "lowres-cma"
         if targets > AUTO_FEW_TARGETS and config.encoding is None:
             return "paper-cppn"
@@ -65,7 +66,7 @@ def auto_recipe(config: "EvolveConfig", channels: int, input_size: int, targets:
 @dataclass
 class EvolveConfig(ModelOptions):
     model: str = "lenet-mnist"
-    encoding: str | None = None            # None: the recipe's (direct, or lowres for lowres-cma)
+    encoding: str | None = None            # None: the recipe's (direct, cppn, or spectral for lowres-cma)
     algorithm: str = "map-elites"
     target: str = "all"
     seed: int = 0
@@ -93,7 +94,7 @@ class EvolveConfig(ModelOptions):
     # TOML: `priors = {tv = 0.1, spectrum = 1.0}` or a [priors] table; flag: --prior tv=0.1,spectrum=1
     emitters: str | None = None            # map-elites: emitters sharing each batch, comma-separated
     plugins: str | None = None             # modules to import first (they register components)
-    lowres_grid: int | None = None         # lowres encoding: genes per side (None: 64; 16 under 64 px)
+    lowres_grid: int | None = None         # lowres/spectral: genes per side (None: 64; 16 under 64 px)
     workers: int = 1                       # processes (or Ray actors) that render and score each generation
     ray: str | None = None                 # run the workers as Ray actors: "auto", "local" or HOST:PORT
 

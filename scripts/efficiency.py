@@ -15,9 +15,11 @@ Three parts, each method side by side at the same budget and seeds:
   (c) LeNet on MNIST, all 10 digits in one run per seed (--seeds-c, default 0-4): evaluations until
       all 10 hold >= 99.99% (median over seeds; the fast recipe must stay <= 5k).
 Methods (recipes): paper (Nguyen et al.; cppn on ImageNet, direct on MNIST), fast (direct pixels),
-fast-cppn (and with population 32), paper-cppn-pop500, lowres-cma (and lowres-cma-g16, its former
-16x16 grid), cppn-cma, auto (what a user gets by default: on ImageNet the paper's recipe on CPPNs
-in part a and lowres-cma in part b, so the defaults leave it out; on MNIST fast).
+fast-cppn (and with population 32), paper-cppn-pop500, spectral-cma (the lowres-cma recipe as it
+is today: CMA-ES over 64x64 1/f-weighted cosines), lowres-cma (the same over a 64x64 pixel-basis
+grid, and lowres-cma-g16 over a 16x16 one: the recipe before), cppn-cma, auto (what a user gets by
+default: on ImageNet the paper's recipe on CPPNs in part a and spectral-cma in part b, so the
+defaults leave it out; on MNIST fast).
 
 Every run is an ordinary run folder under OUT/<part>/<method>/<class or seed>; a run that already
 holds summary.json is read, not rerun, so an interrupted benchmark continues where it stopped and
@@ -42,8 +44,9 @@ METHODS = {
     "fast-cppn": {"recipe": "fast-cppn"},
     "fast-cppn-pop32": {"recipe": "fast-cppn", "population": 32},
     "paper-cppn-pop500": {"recipe": "paper-cppn", "population": 500},
-    "lowres-cma": {"recipe": "lowres-cma"},
-    "lowres-cma-g16": {"recipe": "lowres-cma", "lowres_grid": 16},  # the grid lowres-cma had before 64
+    "spectral-cma": {"recipe": "lowres-cma", "encoding": "spectral"},  # what lowres-cma means today
+    "lowres-cma": {"recipe": "lowres-cma", "encoding": "lowres"},      # ... and before: pixel basis
+    "lowres-cma-g16": {"recipe": "lowres-cma", "encoding": "lowres", "lowres_grid": 16},
     "cppn-cma": {"recipe": "cppn-cma"},
     "auto": {"recipe": "auto"},
 }
@@ -248,12 +251,12 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="run seed for parts a and b")
     p.add_argument("--methods-a", type=listed(str), default=["paper", "fast", "fast-cppn", "cppn-cma"])
     p.add_argument("--budgets-a", type=listed(int), default=[20_000, 50_000, 200_000])
-    p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "lowres-cma",
-                                                             "cppn-cma"])
+    p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "spectral-cma",
+                                                             "lowres-cma", "cppn-cma"])
     p.add_argument("--classes", type=int, default=20)
     p.add_argument("--class-seed", type=int, default=0)
     p.add_argument("--cap-b", type=int, default=50_000)
-    p.add_argument("--methods-c", type=listed(str), default=["paper", "fast", "lowres-cma"])
+    p.add_argument("--methods-c", type=listed(str), default=["paper", "fast", "spectral-cma", "lowres-cma"])
     p.add_argument("--seeds-c", type=listed(int), default=[0, 1, 2, 3, 4])
     p.add_argument("--cap-c", type=int, default=100_000)
     p.add_argument("--quick", action="store_true",

@@ -1,7 +1,8 @@
 """A labelled grid of the most confident elites of one run or several (the README's ImageNet pictures).
 
     python scripts/top_elites.py runs/imagenet-cppn-1000 --count 20 --out docs/imagenet-cppn-top20.png
-    python scripts/top_elites.py runs/efficiency/b/lowres-cma/* --found-at --out docs/imagenet-lowres.png
+    python scripts/top_elites.py runs/efficiency/b/spectral-cma/*/ --found-at --tile 96 --colours 128 \
+        --out docs/imagenet-spectral-cma-20.png
 
 Reads the run folders only: elites/*.json for confidences, elites/*.png for the pictures. With
 several runs (e.g. one per class) the elites of all of them are ranked together.
@@ -27,6 +28,9 @@ def main() -> int:
     parser.add_argument("--out", required=True, help="PNG to write (must not exist)")
     parser.add_argument("--found-at", action="store_true",
                         help="caption each picture with the evaluations it took to be found")
+    parser.add_argument("--colours", type=int, default=None,
+                        help="quantise to this many colours (a small PNG for a README; noise-like "
+                             "pictures barely change at 128)")
     args = parser.parse_args()
     try:
         out = Path(args.out)
@@ -40,7 +44,12 @@ def main() -> int:
                     for run, r in elites]
         labels = [f"{r['class_name']}\n{r['confidence'] * 100:.2f}%"
                   + (f" at {r['found_at_evaluation']:,}" if args.found_at else "") for _, r in elites]
-        labelled_grid(pictures, labels, columns=args.columns, tile=args.tile).save(out)
+        if args.colours is not None and not 2 <= args.colours <= 256:
+            raise EvodreamError(f"--colours is {args.colours}; use 2 to 256")
+        grid = labelled_grid(pictures, labels, columns=args.columns, tile=args.tile)
+        if args.colours is not None:
+            grid = grid.convert("RGB").quantize(colors=args.colours)
+        grid.save(out, optimize=True)
     except EvodreamError as exc:
         print(f"top_elites: error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import pytest
 
 from evodream.config import EvolveConfig
 from evodream.errors import EvodreamError
-from evodream.genomes import CPPNEncoding, DirectEncoding, LowresEncoding
+from evodream.genomes import CPPNEncoding, DirectEncoding, LowresEncoding, SpectralEncoding
 from evodream.search import CMAEmitter, MapElites, MutationEmitter
 from evodream.statecheck import BadState
 
@@ -39,11 +39,12 @@ def run(search, generations):
 
 def encodings():
     return {"lowres": LowresEncoding(3, 12, grid=4), "cppn": CPPNEncoding(3, 12),
-            "direct": DirectEncoding(3, 12)}
+            "direct": DirectEncoding(3, 12), "spectral": SpectralEncoding(3, 12, grid=12)}
 
 
 @pytest.mark.parametrize("name,kind", [("lowres", "cma"), ("lowres", "mutation"), ("cppn", "cma"),
-                                       ("cppn", "mix"), ("direct", "cma")])
+                                       ("cppn", "mix"), ("direct", "cma"), ("spectral", "cma"),
+                                       ("spectral", "mutation")])
 def test_each_emitter_improves_a_toy_objective(name, kind):
     search = run(make_search(encodings()[name], kind), 1)
     start = search.fitness.max()
@@ -51,7 +52,7 @@ def test_each_emitter_improves_a_toy_objective(name, kind):
     assert search.fitness.max() > start + 0.01, (start, search.fitness)
 
 
-@pytest.mark.parametrize("name,kind", [("lowres", "cma"), ("cppn", "mix")])
+@pytest.mark.parametrize("name,kind", [("lowres", "cma"), ("cppn", "mix"), ("spectral", "cma")])
 def test_checkpoint_json_round_trip_continues_identically(name, kind):
     straight = run(make_search(encodings()[name], kind, seed=3), 30)
     first = run(make_search(encodings()[name], kind, seed=3), 12)
@@ -115,6 +116,44 @@ def test_lowres_encoding_renders_mutates_and_round_trips():
     assert np.array_equal(encoding.with_vector(genome, encoding.vector(genome)), genome)
 
 
+def test_spectral_genes_are_one_over_f_weighted_cosines():
+    from scipy.fft import idctn
+
+    from evodream.genomes.spectral import dct_matrix, frequency_scale
+
+    assert np.allclose(dct_matrix(8) @ dct_matrix(8).T, np.eye(8), atol=1e-12)
+    scale = frequency_scale(8)
+    assert scale[0, 0] == scale.max() and scale[7, 7] == scale.min() and np.isclose((scale ** 2).mean(), 1)
+    encoding = SpectralEncoding(1, 8, grid=8)  # image size = grid: the render is sigmoid(grid)
+    genome = np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)
+    expected = 1 / (1 + np.exp(-idctn(genome[0, 0] * scale, norm="ortho")))
+    assert np.allclose(encoding.render(genome).numpy()[0, 0], expected, atol=1e-5)
+
+
+def test_spectral_noise_is_coarser_than_lowres_noise_of_the_same_variance():
+    def grid_values(encoding):  # the grid before upsampling: render at grid size, undo the sigmoid
+        images = encoding.render(encoding.random(200, np.random.default_rng(1))).numpy().astype(np.float64)
+        return np.log(images / (1 - images))
+
+    spectral = grid_values(SpectralEncoding(3, 16, grid=16))
+    lowres = grid_values(LowresEncoding(3, 16, grid=16))
+    assert spectral.var() == pytest.approx(1, rel=0.1) and lowres.var() == pytest.approx(1, rel=0.1)
+
+    # Neighbouring cells: independent under lowres, strongly alike under 1/f weighting.
+    def neighbour_correlation(values):
+        return np.corrcoef(values[..., :-1].ravel(), values[..., 1:].ravel())[0, 1]
+    assert abs(neighbour_correlation(lowres)) < 0.05 and neighbour_correlation(spectral) > 0.5
+
+
+def test_spectral_genomes_are_files_of_their_own():
+    spectral, lowres = SpectralEncoding(3, 32, grid=8), LowresEncoding(3, 32, grid=8)
+    genome = spectral.random(1, np.random.default_rng(0))[0]
+    data = json.loads(json.dumps(spectral.to_json(genome)))
+    assert np.array_equal(spectral.from_json(data), genome)
+    with pytest.raises(EvodreamError, match="expected 'lowres'"):
+        lowres.from_json(data)
+
+
 @pytest.mark.parametrize("change,message", [
     (lambda d: d.update(shape=[3, 4, 4]), "shape"),
     (lambda d: d.update(encoding="direct"), "expected 'lowres'"),
@@ -151,7 +190,8 @@ def test_cppn_with_vector_keeps_topology_and_bounds():
 
 @pytest.mark.parametrize("model,settings,recipe,encoding,emitters", [
     ((1, 28, 10), {}, "fast", "direct", "mutation"),          # MNIST: unchanged
-    ((3, 224, 1), {}, "lowres-cma", "lowres", "cma"),          # one ImageNet class
+    ((3, 224, 1), {}, "lowres-cma", "spectral", "cma"),        # one ImageNet class
+    ((3, 224, 1), {"encoding": "lowres"}, "lowres-cma", "lowres", "cma"),  # its pixel-basis grid
     ((3, 224, 1000), {}, "paper-cppn", "cppn", "mutation"),    # every ImageNet class
     ((3, 224, 1000), {"encoding": "cppn"}, "fast", "cppn", "mutation"),
     ((3, 224, 11), {"encoding": "direct"}, "fast", "direct", "mutation"),  # the user's choice stands

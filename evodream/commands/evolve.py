@@ -24,9 +24,10 @@ def register(sub, parser_class=None) -> None:
                    help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
                         "file or package.module:function (see `evodream models`)")
     p.add_argument("--encoding",
-                   help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, cppn or lowres)")
+                   help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, cppn or spectral)")
     p.add_argument("--lowres-grid", type=int,
-                   help="lowres encoding: genes per side of the grid (default 64; 16 for images under 64 px)")
+                   help="lowres and spectral encodings: genes per side of the grid (default 64; 16 for "
+                        "images under 64 px)")
     p.add_argument("--algorithm", help=f"search: {SEARCHES.describe()}; default map-elites (nsga2 saves its "
                                        "fronts in RUN/pareto/)")
     p.add_argument("--emitters", help=f"map-elites: comma-separated emitters sharing each batch: "
@@ -48,7 +49,8 @@ def register(sub, parser_class=None) -> None:
                         "up to 10 classes and paper-cppn for more; else fast), fast (parents from "
                         "unfinished classes, adaptive mutation), paper (Nguyen et al.'s settings), "
                         "fast-cppn and paper-cppn (the same on CPPN genomes), lowres-cma (CMA-ES over "
-                        "a 64x64 grid) or cppn-cma (CMA-ME over CPPN weights with mutation)")
+                        "a 64x64 grid of 1/f-weighted cosines, the spectral encoding) or cppn-cma "
+                        "(CMA-ME over CPPN weights with mutation)")
     p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
     p.add_argument("--ten-crop", action="store_true", default=None,
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper "

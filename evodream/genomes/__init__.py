@@ -9,6 +9,7 @@ from .base import Encoding
 from .cppn import CPPNEncoding
 from .direct import DirectEncoding
 from .lowres import DEFAULT_GRID, LowresEncoding
+from .spectral import SpectralEncoding
 
 ENCODINGS = Registry("encoding")
 
@@ -34,4 +35,10 @@ def _build_lowres(config, channels: int, size: int) -> LowresEncoding:
     return LowresEncoding(channels, size, grid=config.lowres_grid, rate=config.mutation_rate)
 
 
-__all__ = ["Encoding", "CPPNEncoding", "DirectEncoding", "LowresEncoding", "ENCODINGS"]
+@ENCODINGS.register("spectral", help="the lowres grid read as 1/f-weighted cosine coefficients (coarse "
+                                     "layout first, detail later)", defaults={"mutation_rate": 0.2})
+def _build_spectral(config, channels: int, size: int) -> SpectralEncoding:
+    return SpectralEncoding(channels, size, grid=config.lowres_grid, rate=config.mutation_rate)
+
+
+__all__ = ["Encoding", "CPPNEncoding", "DirectEncoding", "LowresEncoding", "SpectralEncoding", "ENCODINGS"]

@@ -110,12 +110,13 @@ class LowresEncoding(Encoding):
 
     def from_json(self, data: dict) -> np.ndarray:
         if not isinstance(data, dict):
-            raise EvodreamError(f"invalid lowres genome: expected a JSON object, got {type(data).__name__}")
+            raise EvodreamError(f"invalid {self.name} genome: expected a JSON object, "
+                                f"got {type(data).__name__}")
         try:
             genome = array_from_json(self.name, "genes_f32_base64", data, self.shape,
                                      " (channels, grid, grid)")
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise EvodreamError(f"invalid lowres genome: {exc}; re-export it with evodream") from None
+            raise EvodreamError(f"invalid {self.name} genome: {exc}; re-export it with evodream") from None
         if not np.isfinite(genome).all() or np.abs(genome).max() > MAX_GENE:
-            raise EvodreamError(f"invalid lowres genome: genes must be finite and within +-{MAX_GENE:g}")
+            raise EvodreamError(f"invalid {self.name} genome: genes must be finite and within +-{MAX_GENE:g}")
         return genome

@@ -28,7 +28,7 @@ from .emitters import EMITTERS, Emitter
 
 # Initial step size in each encoding's parameter units (lowres genes ~N(0,1) before the sigmoid;
 # CPPN weights in +-10; direct pixels in [0, 1]).
-SIGMA0 = {"lowres": 0.5, "cppn": 1.0, "direct": 0.1}
+SIGMA0 = {"lowres": 0.5, "spectral": 0.5, "cppn": 1.0, "direct": 0.1}
 FULL_COVARIANCE_MAX_DIM = 100   # above this, sep-CMA (diagonal): full C costs O(n^2) memory, O(n^3) time
 NEW_CELL_BONUS = 1e6            # a child that fills an empty cell outranks every improvement
 

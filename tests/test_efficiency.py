@@ -10,6 +10,7 @@ from evodream.config import EvolveConfig
 from evodream.errors import EvodreamError
 from evodream.genomes import CPPNEncoding, DirectEncoding, LowresEncoding, SpectralEncoding
 from evodream.search import CMAEmitter, MapElites, MutationEmitter
+from evodream.search.archive import Archive
 from evodream.statecheck import BadState
 
 TARGET = np.random.default_rng(5).random((3, 12, 12)).astype(np.float32)
@@ -79,6 +80,30 @@ def test_cma_restarts_when_stalled():
         fitness = np.full((len(population), 2), -1e9)
         search.tell(population, (fitness, np.zeros_like(fitness)))
     assert search.emitters[0].restarts >= 2
+
+
+def test_cma_follows_unfinished_cells_and_restarts_when_its_cell_is_done():
+    encoding = LowresEncoding(3, 12, grid=4)
+    archive = Archive(encoding, [0, 1])
+    archive.insert(encoding.random(2, np.random.default_rng(0)), np.log([[0.5, 0.01], [0.01, 0.1]]),
+                   np.array([[0.5, 0.01], [0.01, 0.1]]), 2)
+    emitter = CMAEmitter(2, encoding, goal=0.99)
+    rng = np.random.default_rng(0)
+
+    def generation(confidence_of_child):  # ask, tell, insert: child i scores confidence_of_child(i)
+        children, info = emitter.ask(archive, 4, rng, 0)
+        confidence = np.array([confidence_of_child(i) for i in range(4)])
+        emitter.tell(archive, children, np.log(confidence), info)
+        archive.insert(children, np.log(confidence), confidence, 0)
+
+    generation(lambda i: [0.6 + 0.1 * i, 0.01])        # children improve cell 0: it is followed
+    assert emitter.followed == 0 and emitter.stall == 0
+    generation(lambda i: [0.995, 0.01])                  # cell 0 reaches the goal ...
+    generation(lambda i: [0.999, 0.01])                  # ... so this ask restarted, from cell 1
+    assert emitter.restarts == 1 and emitter._start["cell"] == 1
+    assert emitter.stall == 1                            # beating a finished cell does not count
+    generation(lambda i: [0.5, 0.1 + 0.1 * i])
+    assert emitter.followed == 1 and emitter.stall == 0
 
 
 def test_cma_state_is_checked():

@@ -2,13 +2,15 @@
 
 Where the mutation emitter steps every elite by a fixed-shape distribution, this emitter takes one
 elite, and adapts a Gaussian (mean, step size, covariance: diagonal by default in high dimension,
-sep-CMA) over its parameter vector (``Encoding.vector``: a lowres grid's genes, a CPPN's weights
-at fixed topology, a direct genome's pixels) to the directions that pay. Children are ranked for
-CMA by their largest improvement over *any* archive cell (a child that fills an empty cell ranks
-above all), as in CMA-ME's improvement emitter (Fontaine et al., 2020), so in a many-class run
-the emitter follows whatever class it is improving. It restarts from an unfinished elite when no
-child has improved any cell for ``patience`` generations, when pycma's own stop() fires, or when
-the cell it started from has reached the goal.
+sep-CMA) over its parameter vector (``Encoding.vector``: a lowres grid's genes, a spectral grid's
+coefficients, a CPPN's weights at fixed topology, a direct genome's pixels) to the directions that
+pay. Children are ranked for CMA by their largest improvement over any archive cell still below
+the goal (a child that fills an empty cell ranks above all), as in CMA-ME's improvement emitter
+(Fontaine et al., 2020), so the emitter follows whatever unfinished class it is improving; it
+*follows* the cell its best child improved most. It restarts from an unfinished elite when the
+cell it follows reaches the goal (polishing a finished class past it would starve the others),
+when no child has improved an unfinished cell for ``patience`` generations, or when pycma's own
+stop() fires.
 
 Reproducible and resumable without pickle: pycma draws its normal deviates from a
 ``numpy.random.Generator`` seeded from the search's generator at each restart (never from numpy's
@@ -58,6 +60,7 @@ class CMAEmitter(Emitter):
         self.restarts = 0
         self.stall = 0
         self._start: dict | None = None   # {"cell", "genome", "seed", "popsize"}: what rebuilds the ES
+        self.followed: int | None = None  # the cell the last improving best child improved most
         self._values: list[list[float]] = []  # ranking values told since the start, one list per generation
         self._es = None
         self._base = None                 # the elite genome whose structure the children share
@@ -89,12 +92,13 @@ class CMAEmitter(Emitter):
                        "popsize": popsize}
         self._values = []
         self.stall = 0
+        self.followed = cell
         self._build(genome, seed, popsize)
 
     def _should_restart(self, archive, n: int) -> bool:
         if self._es is None or self._start["popsize"] != n or self.stall >= self.patience:
             return True
-        if archive.confidence[self._start["cell"]] >= self.goal and (archive.confidence < self.goal).any():
+        if archive.confidence[self.followed] >= self.goal and (archive.confidence < self.goal).any():
             return True
         return bool(self._es.stop())
 
@@ -114,10 +118,17 @@ class CMAEmitter(Emitter):
     def tell(self, archive, children, fitness, info):
         if self._asked is None:
             return
-        improvement = fitness - archive.fitness[None, :]       # -inf cells: +inf improvement
-        empty = ~np.isfinite(archive.fitness)
-        key = np.where(empty[None, :], NEW_CELL_BONUS + fitness, improvement).max(axis=1)
-        self.stall = 0 if (key > 0).any() else self.stall + 1
+        cells = np.flatnonzero(archive.confidence < self.goal)
+        if not len(cells):  # every target done (a run with no goal never gets here): rank on all
+            cells = np.arange(len(archive.fitness))
+        gains = fitness[:, cells] - archive.fitness[None, cells]  # -inf cells: +inf improvement
+        empty = ~np.isfinite(archive.fitness[cells])
+        gains = np.where(empty[None, :], NEW_CELL_BONUS + fitness[:, cells], gains)
+        key = gains.max(axis=1)
+        best = int(key.argmax())
+        if key[best] > 0:
+            self.followed = int(cells[gains[best].argmax()])
+        self.stall = 0 if key[best] > 0 else self.stall + 1
         values = [float(-k) for k in key]                       # pycma minimises
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pycma's notes on rare far samples mean nothing to a user
@@ -127,7 +138,8 @@ class CMAEmitter(Emitter):
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"restarts": self.restarts, "stall": self.stall, "start": self._start, "values": self._values}
+        return {"restarts": self.restarts, "stall": self.stall, "start": self._start, "values": self._values,
+                "followed": self.followed}
 
     def load_state_dict(self, state: dict) -> None:
         self.restarts = check_int(state.get("restarts"), "restarts")
@@ -135,7 +147,7 @@ class CMAEmitter(Emitter):
         start = state.get("start")
         values = check_list(state.get("values"), "values")
         self._es = self._base = self._asked = None
-        self._start, self._values = None, []
+        self._start, self._values, self.followed = None, [], None
         if start is None:
             if values:
                 raise BadState("values are given without a start")
@@ -156,12 +168,17 @@ class CMAEmitter(Emitter):
             check_list(row, f"values[{g}]", popsize, "values")
             for i, value in enumerate(row):
                 check_number(value, f"values[{g}][{i}]")
+        # (checkpoints from before the emitter followed cells: it followed its start cell)
+        followed = state.get("followed", cell)
+        if check_int(followed, "followed") >= self.cells:
+            raise BadState(f"followed must be below {self.cells}, got {followed}")
         self._start = {"cell": cell, "genome": start["genome"], "seed": seed, "popsize": popsize}
         self._build(genome, seed, popsize)
         # Replay: the same draws told the same values rebuild the ES exactly as it was.
         for row in values:
             self._es.tell(self._es.ask(), [float(v) for v in row])
         self._values = [[float(v) for v in row] for row in values]
+        self.followed = followed
 
     def check_info(self, info, n, cells, where):
         if not isinstance(info, int) or isinstance(info, bool) or info < 0:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -166,14 +167,20 @@ def part_b(args, log) -> dict:
 def part_c(args, log) -> dict:
     out, results = Path(args.out) / "c", {}
     for method in args.methods_c:
-        counts = []
+        seeds, counts = [], []
         for seed in args.seeds_c:
             settings = {**method_settings(method, False), "model": "lenet-mnist", "target": "all",
                         "goal": 0.9999, "max_evals": args.cap_c, "seed": seed, "threads": args.threads}
-            folder = ensure_run(run_folder(out, method, f"seed{seed}"), settings, log)
+            try:
+                folder = ensure_run(run_folder(out, method, f"seed{seed}"), settings, log)
+            except NotRun:
+                continue
             firsts = first_reach(folder, "0.9999")
+            seeds.append(seed)
             counts.append(None if None in firsts else max(firsts))
-        results[method] = {"seeds": args.seeds_c, "evaluations_all_9999": counts,
+        if not counts:
+            continue
+        results[method] = {"seeds": seeds, "evaluations_all_9999": counts,
                            "median": median_with_misses(counts, args.cap_c),
                            "reached": sum(v is not None for v in counts)}
     return results
@@ -284,6 +291,11 @@ def main(argv=None) -> int:
     for part, function in (("c", part_c), ("b", part_b), ("a", part_a)):  # cheapest first
         if part in args.parts:
             results[part] = function(args, log)
+    results = {part: methods for part, methods in results.items() if methods}  # --report-only: made ones
+    if not results:  # (and an earlier report is left as it was)
+        print(f"efficiency.py: error: {out} holds none of the runs asked for; run without --report-only "
+              "first", file=sys.stderr)
+        return 2
     text = tables(args, results)
     (out / "efficiency.md").write_text(text)
     (out / "efficiency.json").write_text(json.dumps({"args": vars(args), "results": results}, default=str))

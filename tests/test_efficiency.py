@@ -235,3 +235,25 @@ def test_manifest_records_the_resolved_recipe(tmp_path):
     result = evolve(EvolveConfig(target="3", generations=2, threads=1), tmp_path / "run", progress=False)
     config = result.run.manifest["config"]
     assert (config["recipe"], config["encoding"], config["emitters"]) == ("fast", "direct", "mutation")
+
+
+def test_efficiency_report_only_reads_what_was_run_and_refuses_an_empty_folder(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from evodream.evolve import evolve
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "efficiency.py"
+    spec = importlib.util.spec_from_file_location("evodream_efficiency", script)
+    efficiency = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(efficiency)
+    assert efficiency.main(["--report-only", "--parts", "c", "--out", str(tmp_path)]) == 2
+    assert "holds none of the runs" in capsys.readouterr().err and not (tmp_path / "efficiency.md").exists()
+    # One MNIST seed made by hand in the benchmark's layout: the report reads it, skips the rest.
+    result = evolve(EvolveConfig(recipe="fast", target="all", goal=0.9999, max_evals=100_000, seed=0,
+                                 threads=1), tmp_path / "c" / "fast" / "seed0", progress=False)
+    assert efficiency.main(["--report-only", "--parts", "c", "--methods-c", "fast,paper", "--out",
+                            str(tmp_path)]) == 0
+    report = (tmp_path / "efficiency.md").read_text()
+    reached = json.loads((result.run.path / "reached.json").read_text())["first_evaluation"]["0.9999"]
+    assert f"| fast | {max(reached):,} | 1/1 | {max(reached):,} |" in report and "| paper |" not in report

@@ -33,6 +33,8 @@ def main() -> int:
                              "pictures barely change at 128)")
     args = parser.parse_args()
     try:
+        if args.colours is not None and not 2 <= args.colours <= 256:
+            raise EvodreamError(f"--colours is {args.colours}; use 2 to 256")
         out = Path(args.out)
         if out.exists():
             raise EvodreamError(f"{out} exists: choose another --out")
@@ -44,8 +46,6 @@ def main() -> int:
                     for run, r in elites]
         labels = [f"{r['class_name']}\n{r['confidence'] * 100:.2f}%"
                   + (f" at {r['found_at_evaluation']:,}" if args.found_at else "") for _, r in elites]
-        if args.colours is not None and not 2 <= args.colours <= 256:
-            raise EvodreamError(f"--colours is {args.colours}; use 2 to 256")
         grid = labelled_grid(pictures, labels, columns=args.columns, tile=args.tile)
         if args.colours is not None:
             grid = grid.convert("RGB").quantize(colors=args.colours)

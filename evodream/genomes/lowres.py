@@ -80,9 +80,13 @@ class LowresEncoding(Encoding):
         """Uniform crossover, gene by gene."""
         return np.where(rng.random(first.shape) < 0.5, first, second).astype(np.float32)
 
+    def grid_values(self, genes: torch.Tensor) -> torch.Tensor:
+        """The (n, channels, grid, grid) values the genes stand for: here the genes themselves."""
+        return genes
+
     def render(self, population: np.ndarray, size: int | None = None) -> torch.Tensor:
         size = self.size if size is None else int(size)
-        genes = torch.from_numpy(np.ascontiguousarray(population, dtype=np.float32))
+        genes = self.grid_values(torch.from_numpy(np.ascontiguousarray(population, dtype=np.float32)))
         if size != self.grid:
             genes = F.interpolate(genes, size=(size, size), mode="bicubic", align_corners=False)
         return torch.sigmoid(genes)

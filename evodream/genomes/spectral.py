@@ -44,7 +44,6 @@ class SpectralEncoding(LowresEncoding):
         self._basis = basis
         self._scale = torch.from_numpy(frequency_scale(self.grid).astype(np.float32))
 
-    def render(self, population: np.ndarray, size: int | None = None) -> torch.Tensor:
-        coefficients = torch.from_numpy(np.ascontiguousarray(population, dtype=np.float32))
-        grid = self._inverse @ (coefficients * self._scale) @ self._basis
-        return super().render(grid.numpy(), size)
+    def grid_values(self, genes: torch.Tensor) -> torch.Tensor:
+        """The inverse DCT of the 1/f-weighted coefficients (rendering upsamples and squashes it)."""
+        return self._inverse @ (genes * self._scale) @ self._basis

@@ -128,7 +128,9 @@ class CMAEmitter(Emitter):
         best = int(key.argmax())
         if key[best] > 0:
             self.followed = int(cells[gains[best].argmax()])
-        self.stall = 0 if key[best] > 0 else self.stall + 1
+            self.stall = 0
+        else:
+            self.stall += 1
         values = [float(-k) for k in key]                       # pycma minimises
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pycma's notes on rare far samples mean nothing to a user

@@ -5,7 +5,9 @@
 
 Three parts, each method side by side at the same budget and seeds:
   (a) EfficientNet-Lite0, all 1,000 classes in one run: median best confidence over the classes at
-      each of --budgets-a evaluations (default 20k, 50k, 200k).
+      each of --budgets-a evaluations (default 20k, 50k, 200k); one run per seed of --seeds-a
+      (default: --seed), and with several, the median over seeds beside each seed's figure (runs
+      of one recipe differ by seed up to twofold).
   (b) EfficientNet-Lite0, --classes classes drawn by numpy default_rng(--class-seed).choice(1000,
       20, replace=False) (the first N of them; default 20 classes, seed 0: 905 window shade,
       303 long-horned beetle, 265 toy poodle, 935 mashed potato, 502 clog, ...), one
@@ -121,17 +123,29 @@ def median_with_misses(values: list, cap: int) -> str:
 
 
 def part_a(args, log) -> dict:
+    """Per method: each --seeds-a run's median best confidence at each budget, and their median."""
     out, results = Path(args.out) / "a", {}
     top = max(args.budgets_a)
     for method in args.methods_a:
-        settings = {**method_settings(method, True), "model": args.model, "target": "all", "goal": None,
-                    "max_evals": top, "seed": args.seed, "threads": args.threads, "checkpoint_every": 1000}
-        try:
-            rows = metrics(ensure_run(run_folder(out, method, "all"), settings, log))
-        except NotRun:
+        per_seed, curves = {}, {}
+        for seed in args.seeds_a:
+            settings = {**method_settings(method, True), "model": args.model, "target": "all", "goal": None,
+                        "max_evals": top, "seed": seed, "threads": args.threads, "checkpoint_every": 1000}
+            # (the --seed run keeps the folder name of the days when part a ran one seed)
+            name = "all" if seed == args.seed else f"all-seed{seed}"
+            try:
+                rows = metrics(ensure_run(run_folder(out, method, name), settings, log))
+            except NotRun:
+                continue
+            per_seed[seed] = {b: at_budget(rows, b) for b in args.budgets_a}
+            curves[seed] = [(r["evaluations"], r["median"]) for r in rows]
+        if not per_seed:
             continue
-        results[method] = {"budgets": {b: at_budget(rows, b) for b in args.budgets_a},
-                           "curve": [(r["evaluations"], r["median"]) for r in rows]}
+        budgets = {}
+        for b in args.budgets_a:
+            values = [v[b] for v in per_seed.values() if v[b] is not None]
+            budgets[b] = float(np.median(values)) if values else None
+        results[method] = {"budgets": budgets, "per_seed": per_seed, "curves": curves}
     return results
 
 
@@ -190,11 +204,21 @@ def tables(args, results: dict) -> str:
     lines = [f"Model {args.model} (parts a, b), lenet-mnist (part c); {args.threads} thread(s); "
              f"run seed {args.seed}."]
     if "a" in results:
-        lines += ["", "(a) 1,000 classes in one run: median best confidence at each budget", "",
+        lines += ["", "(a) 1,000 classes in one run: median best confidence at each budget "
+                      f"(run seeds {args.seeds_a}; with several, the median over the seeds that reached "
+                      "the budget)", "",
                   "| method | " + " | ".join(f"{b:,} evals" for b in args.budgets_a) + " |",
                   "|---|" + "---|" * len(args.budgets_a)]
         for method, r in results["a"].items():
-            cells = ["-" if v is None else f"{v * 100:.2f}%" for v in r["budgets"].values()]
+            cells = []
+            for b, value in r["budgets"].items():
+                cell = "-" if value is None else f"{value * 100:.2f}%"
+                reached = [(seed, v[b]) for seed, v in r["per_seed"].items() if v[b] is not None]
+                if len(r["per_seed"]) > 1 and reached:  # the median over seeds, then each seed's figure
+                    seeds, values = zip(*reached)
+                    cell += (f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: "
+                             + " / ".join(f"{v * 100:.2f}" for v in values) + ")")
+                cells.append(cell)
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if "b" in results:
         any_b = next(iter(results["b"].values()))
@@ -229,9 +253,13 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 4), squeeze=False)
     for ax, part in zip(axes[0], parts):
         for method, r in results[part].items():
-            if part == "a":
-                x, y = zip(*r["curve"]) if r["curve"] else ((), ())
-                ax.plot(x, y, label=method)
+            if part == "a":  # one line per seed, in the method's colour
+                colour = None
+                for i, curve in enumerate(r["curves"].values()):
+                    x, y = zip(*curve) if curve else ((), ())
+                    line, = ax.plot(x, y, color=colour, label=None if i else method,
+                                    linewidth=1.5 if i == 0 else 0.8)
+                    colour = line.get_color()
             else:  # median over classes of the best confidence so far, on a common grid
                 top = max(c[-1][0] for c in r["curves"] if c)
                 grid = np.linspace(0, top, 200)
@@ -240,7 +268,7 @@ def plot(results: dict, path: Path) -> None:
                 ax.plot(grid, np.median(ys, axis=0), label=method)
         ax.set_xlabel("evaluations")
         ax.set_ylabel("median best confidence" + (" over 1,000 classes" if part == "a" else " over classes"))
-        ax.set_title("(a) all classes, one run" if part == "a" else "(b) one class per run")
+        ax.set_title("(a) all classes in one run (thin: other seeds)" if part == "a" else "(b) one class per run")
         ax.set_ylim(0, 1)
         ax.legend()
     fig.tight_layout()
@@ -256,6 +284,9 @@ def parse_args(argv=None):
     p.add_argument("--model", default="efficientnet-lite0")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="run seed for parts a and b")
+    p.add_argument("--seeds-a", type=listed(int), default=None,
+                   help="part a: run each method with each of these seeds (default: --seed alone); the "
+                        "table gives the median over seeds and each seed's figure")
     p.add_argument("--methods-a", type=listed(str), default=["paper", "fast", "fast-cppn", "cppn-cma"])
     p.add_argument("--budgets-a", type=listed(int), default=[20_000, 50_000, 200_000])
     p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "spectral-cma",
@@ -275,6 +306,8 @@ def parse_args(argv=None):
     for method in args.methods_a + args.methods_b + args.methods_c:
         if method not in METHODS:
             p.error(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    if args.seeds_a is None:
+        args.seeds_a = [args.seed]
     if args.quick:
         args.budgets_a, args.classes, args.cap_b = [1_000, 2_000], 3, 5_000
     return args

@@ -257,3 +257,35 @@ def test_efficiency_report_only_reads_what_was_run_and_refuses_an_empty_folder(t
     report = (tmp_path / "efficiency.md").read_text()
     reached = json.loads((result.run.path / "reached.json").read_text())["first_evaluation"]["0.9999"]
     assert f"| fast | {max(reached):,} | 1/1 | {max(reached):,} |" in report and "| paper |" not in report
+
+
+def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    from evodream.evolve import evolve
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "efficiency.py"
+    spec = importlib.util.spec_from_file_location("evodream_efficiency_a", script)
+    efficiency = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(efficiency)
+    medians = {}
+    for seed, name in ((0, "all"), (1, "all-seed1"), (2, "all-seed2")):  # --seed 0 keeps the name "all"
+        budget = 60 if seed == 2 else 100  # seed 2 stops short of the 100 budget
+        run = evolve(EvolveConfig(recipe="fast", target="all", goal=None, max_evals=budget, seed=seed,
+                                  threads=1), tmp_path / "a" / "fast" / name, progress=False)
+        with open(run.run.path / "metrics.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        medians[seed] = {b: next((float(r["median"]) for r in rows if int(r["evaluations"]) >= b), None)
+                         for b in (50, 100)}
+    assert efficiency.main(["--report-only", "--parts", "a", "--methods-a", "fast", "--seeds-a", "0,1,2",
+                            "--budgets-a", "50,100", "--model", "lenet-mnist", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "efficiency.md").read_text()
+    at_50 = [medians[s][50] for s in (0, 1, 2)]
+    at_100 = [medians[s][100] for s in (0, 1)]
+    assert medians[2][100] is None
+    expected = (f"| fast | {np.median(at_50) * 100:.2f}% (seeds 0, 1, 2: "
+                + " / ".join(f"{v * 100:.2f}" for v in at_50) + f") | {np.median(at_100) * 100:.2f}% "
+                "(seeds 0, 1: " + " / ".join(f"{v * 100:.2f}" for v in at_100) + ") |")
+    assert expected in report, report

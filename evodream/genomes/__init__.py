@@ -1,5 +1,6 @@
-"""Genome encodings: ``direct`` (one gene per pixel), ``cppn`` (a pattern-producing network) and
-``lowres`` (a coarse grid of genes, upsampled).
+"""Genome encodings: ``direct`` (one gene per pixel), ``cppn`` (a pattern-producing network),
+``lowres`` (a coarse grid of genes, upsampled) and ``spectral`` (that grid's genes read as
+1/f-weighted cosine coefficients).
 
 Each registers in :data:`ENCODINGS` a factory ``(config, channels, size) -> Encoding`` and the
 recipe settings it implies where the user left them open.

@@ -268,7 +268,8 @@ def plot(results: dict, path: Path) -> None:
                 ax.plot(grid, np.median(ys, axis=0), label=method)
         ax.set_xlabel("evaluations")
         ax.set_ylabel("median best confidence" + (" over 1,000 classes" if part == "a" else " over classes"))
-        ax.set_title("(a) all classes in one run (thin: other seeds)" if part == "a" else "(b) one class per run")
+        ax.set_title("(a) all classes in one run (thin: other seeds)" if part == "a"
+                     else "(b) one class per run")
         ax.set_ylim(0, 1)
         ax.legend()
     fig.tight_layout()

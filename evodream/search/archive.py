@@ -35,6 +35,12 @@ class Archive:
         """Indices of the cells that hold a genome."""
         return np.flatnonzero(np.isfinite(self.fitness))
 
+    def unfinished_or_filled(self, goal: float) -> np.ndarray:
+        """The filled cells still below the goal; every filled cell once all of them reached it."""
+        filled = self.filled()
+        unfinished = filled[self.confidence[filled] < goal]
+        return unfinished if len(unfinished) else filled
+
     def parents(self, cells: np.ndarray) -> Any:
         """A population of the genomes in these cells (repeats allowed)."""
         return self.encoding.stack([self.genomes[c] for c in cells])

@@ -82,10 +82,7 @@ class CMAEmitter(Emitter):
         self._base = genome
 
     def _restart(self, archive, rng: np.random.Generator, popsize: int) -> None:
-        filled = archive.filled()
-        unfinished = filled[archive.confidence[filled] < self.goal]
-        pool = unfinished if len(unfinished) else filled
-        cell = int(rng.choice(pool))
+        cell = int(rng.choice(archive.unfinished_or_filled(self.goal)))
         seed = int(rng.integers(2 ** 31 - 1))
         genome = archive.genomes[cell]
         self._start = {"cell": cell, "genome": self.encoding.to_json(genome), "seed": seed,

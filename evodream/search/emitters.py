@@ -68,17 +68,14 @@ class MutationEmitter(Emitter):
 
     def ask(self, archive, n, rng, generation):
         encoding = archive.encoding
-        filled = archive.filled()
-        pool = filled
-        if self.parent_selection == "focus":
-            unfinished = filled[archive.confidence[filled] < self.goal]
-            if len(unfinished):
-                pool = unfinished
+        focus = self.parent_selection == "focus"
+        pool = archive.unfinished_or_filled(self.goal) if focus else archive.filled()
         cells = pool[rng.integers(0, len(pool), size=n)]  # (rng.choice's draws, at half its cost)
         strength = self.strength[cells] if self.adaptive else None
         children = encoding.mutate(archive.parents(cells), rng, generation, strength=strength)
         if self.crossover_rate > 0:
-            crossed = encoding.crossover(children, archive.parents(rng.choice(filled, size=n)), rng)
+            mates = archive.parents(rng.choice(archive.filled(), size=n))
+            crossed = encoding.crossover(children, mates, rng)
             use = rng.random(n) < self.crossover_rate
             children = encoding.stack([c if u else k for c, k, u in zip(
                 encoding.unstack(crossed), encoding.unstack(children), use)])

@@ -123,7 +123,7 @@ def median_with_misses(values: list, cap: int) -> str:
 
 
 def part_a(args, log) -> dict:
-    """Per method: each --seeds-a run's median best confidence at each budget, and their median."""
+    """Per method: each --seeds-a run's median best confidence at each budget, and its curve."""
     out, results = Path(args.out) / "a", {}
     top = max(args.budgets_a)
     for method in args.methods_a:
@@ -139,13 +139,8 @@ def part_a(args, log) -> dict:
                 continue
             per_seed[seed] = {b: at_budget(rows, b) for b in args.budgets_a}
             curves[seed] = [(r["evaluations"], r["median"]) for r in rows]
-        if not per_seed:
-            continue
-        budgets = {}
-        for b in args.budgets_a:
-            values = [v[b] for v in per_seed.values() if v[b] is not None]
-            budgets[b] = float(np.median(values)) if values else None
-        results[method] = {"budgets": budgets, "per_seed": per_seed, "curves": curves}
+        if per_seed:
+            results[method] = {"per_seed": per_seed, "curves": curves}
     return results
 
 
@@ -211,11 +206,14 @@ def tables(args, results: dict) -> str:
                   "|---|" + "---|" * len(args.budgets_a)]
         for method, r in results["a"].items():
             cells = []
-            for b, value in r["budgets"].items():
-                cell = "-" if value is None else f"{value * 100:.2f}%"
+            for b in args.budgets_a:
                 reached = [(seed, v[b]) for seed, v in r["per_seed"].items() if v[b] is not None]
-                if len(r["per_seed"]) > 1 and reached:  # the median over seeds, then each seed's figure
-                    seeds, values = zip(*reached)
+                if not reached:
+                    cells.append("-")
+                    continue
+                seeds, values = zip(*reached)
+                cell = f"{np.median(values) * 100:.2f}%"
+                if len(r["per_seed"]) > 1:  # the median over seeds, then each seed's figure
                     cell += (f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: "
                              + " / ".join(f"{v * 100:.2f}" for v in values) + ")")
                 cells.append(cell)

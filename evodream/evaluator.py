@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from .genomes.base import Encoding
@@ -43,13 +44,15 @@ class Evaluator:
     def queries(self, value: int) -> None:
         self.objective.classifier.queries = int(value)
 
-    def render(self, population: Any) -> torch.Tensor:
-        return self.encoding.render(population, self.render_size)
+    def render(self, population: Any) -> torch.Tensor | np.ndarray:
+        """The population's images for score(): a torch tensor or a float32 array (direct genomes)."""
+        return self.encoding.render_for_scoring(population, self.render_size)
 
-    def score(self, images: torch.Tensor) -> Scores:
+    def score(self, images: torch.Tensor | np.ndarray) -> Scores:
+        """Scores as float32 numpy arrays (see Objective.score)."""
         scores = self.objective.score(images)
         if "naturalness" in self.needs:
-            scores.naturalness = naturalness(images)
+            scores.naturalness = naturalness(torch.as_tensor(images)).cpu().numpy()
         return scores
 
     def __call__(self, population: Any) -> Scores:

@@ -128,10 +128,11 @@ class Classifier:
             raise EvodreamError(f"model {self.name!r} returned NaN or infinite outputs for {bad} of {images} "
                                 "images: the model or its weights are broken; check it on a real image first")
 
-    def logits_array(self, images: torch.Tensor) -> np.ndarray:
-        """Forward-only logits as a float32 array (evolution's scoring path; queries counted)."""
+    def logits_array(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Forward-only logits as a float32 array of images as a tensor or an array (evolution's
+        scoring path; queries counted)."""
         with torch.inference_mode():
-            return self.logits(images).float().cpu().numpy()
+            return self.logits(torch.as_tensor(images)).float().cpu().numpy()
 
     @torch.inference_mode()
     def log_probs(self, images: torch.Tensor) -> torch.Tensor:

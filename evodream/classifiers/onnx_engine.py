@@ -219,6 +219,7 @@ class OnnxClassifier(Classifier):
     def __init__(self, classifier: Classifier, session, source: str):
         self.__dict__.update(vars(classifier))  # the same fields, one source of truth: base.Classifier
         self._session = session
+        self._input_shape = (self.channels, self.input_size, self.input_size)
         self.onnx_source = source  # the cache file, or "memory" when the cache folder is not writable
 
     @property
@@ -230,21 +231,33 @@ class OnnxClassifier(Classifier):
         """The ONNX Runtime InferenceSession: input "images" (normalisation included), output "logits"."""
         return self._session
 
-    def _run(self, images: torch.Tensor) -> np.ndarray:
-        if (images.dtype != torch.float32 or images.device.type != "cpu"
-                or images.shape[1:] != (self.channels, self.input_size, self.input_size)):
-            images = self.fit(images.detach()).to("cpu")
-        # (already the model's input: straight to numpy, the torch glue costs more than a small
-        # model's forward pass)
-        return self._session.run(["logits"], {"images": np.ascontiguousarray(images.detach().numpy())})[0]
+    def _input(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        """The session's input: the batch at the model's channels and size, a contiguous float32 array.
 
-    def logits_array(self, images: torch.Tensor) -> np.ndarray:
-        if images.dim() != 4:
-            self.fit(images)  # (raises the one-line error about the shape)
-        self._count(images.shape[0])
-        out = self._run(images)
+        A float32 array, or CPU float32 tensor, already of that shape (what evolution renders) goes
+        straight through, checked on the numpy side: at small batches torch's per-call cost, paid with
+        the caches cold from the last forward pass, outweighs a small model's pass."""
+        if isinstance(images, np.ndarray):
+            array = images
+        else:
+            try:
+                array = images.numpy()
+            except (RuntimeError, TypeError):  # it needs grad, or lives on another device
+                array = None
+        if array is None or array.dtype != np.float32 or array.shape[1:] != self._input_shape:
+            tensor = torch.as_tensor(images).detach()
+            array = self.fit(tensor).cpu().numpy()  # (fit raises the one-line shape error)
+        return np.ascontiguousarray(array)
+
+    def _run(self, images: torch.Tensor) -> np.ndarray:
+        return self._session.run(["logits"], {"images": self._input(images)})[0]
+
+    def logits_array(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        array = self._input(images)
+        self._count(len(array))
+        out = self._session.run(["logits"], {"images": array})[0]
         if not np.isfinite(out).all():  # (numpy's check costs a tenth of torch's on small batches)
-            self._check_finite(torch.from_numpy(out), images.shape[0])
+            self._check_finite(torch.from_numpy(out), len(array))
         return out
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,11 @@ class Encoding(ABC):
     def render(self, population: Any, size: int | None = None) -> torch.Tensor:
         """Images in [0,1], shaped (B, channels, size, size)."""
 
+    def render_for_scoring(self, population: Any, size: int | None = None) -> torch.Tensor | np.ndarray:
+        """The images render() gives, for the classifier: a float32 numpy array where an encoding
+        has one at hand (Objective.score takes either, and small batches score faster without torch)."""
+        return self.render(population, size)
+
     @abstractmethod
     def stack(self, genomes: Sequence[Any]) -> Any:
         """A population from single genomes."""

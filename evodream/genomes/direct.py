@@ -103,6 +103,12 @@ class DirectEncoding(Encoding):
             images = F.interpolate(images, size=(size, size), mode="nearest")
         return images
 
+    def render_for_scoring(self, population: np.ndarray,
+                           size: int | None = None) -> torch.Tensor | np.ndarray:
+        if size is None or size == population.shape[-1]:
+            return np.ascontiguousarray(population, dtype=np.float32)  # the pixels themselves
+        return self.render(population, size)
+
     def stack(self, genomes: Sequence[np.ndarray]) -> np.ndarray:
         return np.stack(genomes).astype(np.float32, copy=False)
 

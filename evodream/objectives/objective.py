@@ -21,11 +21,15 @@ from .terms import Confidence, Context, Term, compile_fitness
 
 @dataclass
 class Scores:
-    """Per image and target: ``fitness`` drives selection, ``confidence`` is the probability reported."""
+    """Per image and target: ``fitness`` drives selection, ``confidence`` is the probability reported.
 
-    fitness: torch.Tensor      # (B, T)
-    confidence: torch.Tensor   # (B, T), softmax probability of each target
-    naturalness: torch.Tensor | None = None  # (B,), when a search needs it (NSGA-II)
+    From :meth:`Objective.evaluate` (gradient ascent) torch tensors that carry gradients; from
+    :meth:`Objective.score` and the evaluators (evolution) float32 numpy arrays.
+    """
+
+    fitness: torch.Tensor | np.ndarray      # (B, T)
+    confidence: torch.Tensor | np.ndarray   # (B, T), softmax probability of each target
+    naturalness: torch.Tensor | np.ndarray | None = None  # (B,), when a search needs it (NSGA-II)
 
 
 class Objective:
@@ -76,24 +80,25 @@ class Objective:
             fitness = fitness.unsqueeze(1).expand(-1, len(context.targets))
         return fitness
 
-    def score(self, images: torch.Tensor) -> Scores:
-        """The same without gradients, on the CPU: what evolution uses.
+    def score(self, images: torch.Tensor | np.ndarray) -> Scores:
+        """The same without gradients, as float32 numpy arrays: what evolution uses (images may be
+        a torch tensor or a float32 array).
 
-        Small batches spend more time in torch's per-op dispatch than in a small model's forward
-        pass, so the probabilities come from one array of logits and a few numpy operations, and
-        a fitness of the targets' (log-)probability alone never goes through torch at all."""
+        Small batches spend more time in torch's per-call cost than in a small model's forward
+        pass (all the more right after the pass, which leaves the caches cold), so the
+        probabilities come from one array of logits and a few numpy operations, and a fitness of
+        the targets' (log-)probability alone never goes through torch at all."""
         fitness = None
-        with torch.inference_mode():
-            if self.ten_crop or not (isinstance(self.fitness, Confidence)
-                                     and self.fitness.kind in ("log_prob", "prob")):
-                context = Context(self, images, self._targets)
-                fitness = self._fitness(context).float().cpu()
+        if self.ten_crop or not (isinstance(self.fitness, Confidence)
+                                 and self.fitness.kind in ("log_prob", "prob")):
+            with torch.inference_mode():
+                context = Context(self, torch.as_tensor(images), self._targets)
+                fitness = self._fitness(context).float().cpu().numpy()
                 logits = context.logits.float().cpu().numpy()
-            else:
-                logits = self.classifier.logits_array(images)
+        else:
+            logits = self.classifier.logits_array(images)
         log_probs = log_softmax_array(logits)[:, self._target_array]
         confidence = np.exp(log_probs).astype(np.float32)
         if fitness is None:
-            fitness = torch.from_numpy(log_probs.astype(np.float32) if self.fitness.kind == "log_prob"
-                                       else confidence)
-        return Scores(fitness, torch.from_numpy(confidence))
+            fitness = log_probs.astype(np.float32) if self.fitness.kind == "log_prob" else confidence
+        return Scores(fitness, confidence)

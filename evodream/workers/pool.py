@@ -101,11 +101,11 @@ class WorkerPool:
         parts = [replies[slot] for slot in sorted(replies)]
         self.seconds = [float(part["seconds"]) for part in parts]  # each worker's time on the last generation
         self._queries += sum(int(part["queries"]) for part in parts)
-        fitness = torch.from_numpy(np.concatenate([part["fitness"] for part in parts]))
-        confidence = torch.from_numpy(np.concatenate([part["confidence"] for part in parts]))
+        fitness = np.concatenate([part["fitness"] for part in parts])
+        confidence = np.concatenate([part["confidence"] for part in parts])
         naturalness = None
         if "naturalness" in self.needs:
-            naturalness = torch.from_numpy(np.concatenate([part["naturalness"] for part in parts]))
+            naturalness = np.concatenate([part["naturalness"] for part in parts])
         return Scores(fitness, confidence, naturalness)
 
     def close(self) -> None:

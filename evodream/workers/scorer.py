@@ -53,12 +53,11 @@ class Scorer:
         population = unpack(self.encoding, payload)
         before = self.evaluator.queries
         scores = self.evaluator(population)
-        natural = scores.naturalness
         return {
             "seconds": time.perf_counter() - started,  # the worker's own time (scripts/scaling.py)
-            "fitness": scores.fitness.numpy(),
-            "confidence": scores.confidence.numpy(),
-            "naturalness": None if natural is None else natural.cpu().numpy(),
+            "fitness": scores.fitness,
+            "confidence": scores.confidence,
+            "naturalness": scores.naturalness,
             "queries": self.evaluator.queries - before,
         }
 

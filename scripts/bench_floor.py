@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 import torch
+from bench import search_rate, session_rate  # (scripts/ is on the path when run as a script)
 
 from evodream.classifiers import load_classifier
-from evodream.driver import Stop, run
 from evodream.evaluator import Evaluator
 from evodream.genomes import DirectEncoding
 from evodream.genomes.direct import polynomial_mutation
@@ -79,21 +79,6 @@ class LeanLoop:
         return done / (time.perf_counter() - start)
 
 
-def bare_rate(session, batch: int, seconds: float) -> float:
-    images = np.random.default_rng(0).random((batch, 1, 28, 28), dtype=np.float32)
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        session.run(["logits"], {"images": images})
-        done += batch
-    return done / (time.perf_counter() - start)
-
-
-def search_rate(search, evaluator, seconds: float) -> float:
-    start_evals, start = search.evaluations, time.perf_counter()
-    run(search, evaluator, Stop(max_seconds=seconds))
-    return (search.evaluations - start_evals) / (time.perf_counter() - start)
-
-
 def cache_effect(search, evaluator, session, generations: int = 3000) -> tuple[float, float]:
     """Microseconds of one ask + tell (scores fixed) in a loop of its own, and right after a pass."""
     population = search.ask()
@@ -132,7 +117,7 @@ def main() -> None:
     print(f"onnxruntime {lenet.engine_version}, 1 thread, batch {args.batch}")
     print(f"evodream ask + tell: {alone:.0f} us in a loop of its own, {after_pass:.0f} us right after a "
           f"session.run ({after_pass / alone:.1f}x)")
-    loops = {"bare session.run": lambda s: bare_rate(session, args.batch, s),
+    loops = {"bare session.run": lambda s: session_rate(lenet, args.batch, s),
              "evodream search": lambda s: search_rate(search, evaluator, s),
              "lean loop": LeanLoop(session, args.batch, mutate=True).rate,
              "lean loop, no mutation": LeanLoop(session, args.batch, mutate=False).rate}

@@ -13,9 +13,13 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_floor.py"
 @pytest.fixture(scope="module")
 def floor():
     pytest.importorskip("onnxruntime")
-    spec = importlib.util.spec_from_file_location("evodream_bench_floor", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(SCRIPT.parent))  # it imports bench.py's rates, as it does run as a script
+    try:
+        spec = importlib.util.spec_from_file_location("evodream_bench_floor", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
     return module
 
 

@@ -1,5 +1,6 @@
 """The per-genome renderer for large images (cppn.large) against the straightforward one."""
 import colorsys
+import threading
 
 import numpy as np
 import pytest
@@ -49,6 +50,35 @@ def test_a_genome_renders_the_same_alone_and_anywhere_in_a_population():
     assert torch.equal(render.render(shuffled, 3, "hls", 96), together[[7, 2, 5, 0]])
 
 
+def test_renders_do_not_depend_on_what_the_thread_rendered_before():
+    # The scratch rows are kept per thread: other sizes, bigger genomes, other inputs or other
+    # threads' renders in between must leave every image as a fresh thread would make it.
+    _, small = grown(3, 4, 5, 4)
+    _, big = grown(3, 4, 150, 5)
+    other = render.grid(96) * 0.5  # the same size, other inputs
+
+    def fresh_thread(job):
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(images=job()))
+        thread.start()
+        thread.join()
+        return result["images"]
+
+    def with_other_inputs():
+        out = torch.empty(len(small), 3, 96 * 96)
+        large.render_each(small, out, "hls", other)
+        return out
+
+    first = fresh_thread(lambda: render.render(small, 3, "hls", 96))
+    expected_other = fresh_thread(with_other_inputs)
+    assert not torch.equal(expected_other.view_as(first), first)
+    render.render(big, 3, "hls", 96)
+    render.render(big, 3, "rgb", 64)
+    assert torch.equal(render.render(small, 3, "hls", 96), first)
+    assert torch.equal(with_other_inputs(), expected_other)
+    assert torch.equal(render.render(small, 3, "hls", 96), first)
+
+
 def genome(acts, n_outputs, edges):
     src, dst, weight = zip(*edges) if edges else ((), (), ())
     return CPPN(np.array(acts, dtype=np.int8), n_outputs, np.array(src, dtype=np.int32),
@@ -94,8 +124,9 @@ def test_hls_conversion_of_signed_values():
     pixels = values.shape[1]
     image = values.clone()
     rows = image.unbind(0)
+    scratch = torch.empty(large.ColourScratch.ROWS, pixels)
     large.hls_signed_(image, rows, [r.numpy() for r in rows],
-                      large.ColourScratch(torch.empty(large.ColourScratch.ROWS, pixels)))
+                      large.ColourScratch(scratch.unbind(0), list(scratch.numpy())))
     assert image.min() >= 0 and image.max() <= 1
     unit = (values.double() + 1) / 2
     expected = np.array([colorsys.hls_to_rgb(*unit[:, k].tolist()) for k in range(pixels)]).T

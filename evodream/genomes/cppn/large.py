@@ -14,8 +14,8 @@ small (measured on grown genomes: ~1.6x faster than the straightforward referenc
   one scalar per node instead of one pass per edge; each non-constant edge is one pass (the first
   a multiply, the rest a fused multiply-add).
 * For colour "hls" (the default) output nodes get their value in [-1, 1] and the colour
-  conversion works from those signed values (hls_signed_: 11 calls, ~21 passes of P floats,
-  instead of ~31 calls and ~60 passes, with no final clamp needed); for rgb,
+  conversion works from those signed values (hls_signed_: 13 calls, 20 passes of P floats over
+  five rows, instead of ~31 calls and ~60 passes, with no final clamp needed); for rgb,
   grey and hsv, (v + 1) / 2 is folded into the output activation (sigmoid(z) for a sigmoid
   output, exp(-z^2) for a gaussian one), and hsv goes through images.hsv_to_rgb_.
 * Each op runs through whichever of numpy and torch is cheaper for it (numpy has ~1 us less
@@ -29,6 +29,7 @@ alone or in any population.
 """
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -84,29 +85,46 @@ UNSIGNED = ((1.0, _sin, 0.5, 0.5),     # (sin z + 1) / 2
             (2.0, _sigmoid, 1.0, 0.0))  # (tanh z + 1) / 2 = sigmoid(2 z)
 
 
+_per_thread = threading.local()  # each thread's scratch rows (a render may run on --overlap's thread)
+
+
 def _scalar(core, z: float) -> float:
     """core applied to one float32 value (a node fed by constants only)."""
-    t = torch.tensor([z], dtype=torch.float32)
-    core(t, t.numpy())
-    return float(t[0])
+    one = getattr(_per_thread, "one", None)
+    if one is None:
+        t = torch.empty(1, dtype=torch.float32)
+        one = _per_thread.one = (t, t.numpy())
+    one[1][0] = z
+    core(*one)
+    return float(one[1][0])
+
+
+def _rows(inputs: torch.Tensor, count: int) -> tuple[Sequence[torch.Tensor], Sequence[np.ndarray]]:
+    """At least `count` rows of scratch, the first three holding inputs' x, y and d, as torch
+    and numpy views: kept per thread for the last inputs, since at 224 px making them and copying the
+    inputs cost as much as evaluating a small genome's node. Plans never write rows 0-2."""
+    cached = getattr(_per_thread, "rows", None)
+    if cached is None or cached[0] is not inputs or len(cached[1]) < count:
+        block = torch.empty(count, inputs.shape[1], dtype=torch.float32)
+        block[:3] = inputs[:3]
+        cached = _per_thread.rows = (inputs, block.unbind(0), list(block.numpy()))
+    return cached[1], cached[2]
 
 
 def render_each(population: Sequence[CPPN], out: torch.Tensor, colour: str, inputs: torch.Tensor) -> None:
     """Finished images (B, channels, P) in [0, 1] of several genomes, one genome at a time.
 
     inputs is render.grid's (x, y, d, bias) table for this size. Each genome is compiled to a
-    list of steps (plan), then run over all pixels, with the row views made once per call (at
+    list of steps (plan), then run over all pixels, on scratch rows and views kept per thread (at
     1-3 us a view or op call on this scale, per-op views would cost a tenth of the work).
     (Splitting the pixels into L2-sized tiles was measured and lost: 4 tiles took 1.2x as long,
     16 tiles 2.5x, the per-call overhead outweighing the cache misses saved.)"""
-    pixels = inputs.shape[1]
     plans = [plan(g, g.n_outputs == 3 and colour == "hls") for g in population]
     slots = max(p.slots for p in plans)
-    # One block: x, y, d, the hidden-node slots, then the colour conversion's scratch.
-    scratch = torch.empty(3 + slots + ColourScratch.ROWS, pixels, dtype=torch.float32)
-    scratch[:3] = inputs[:3]
-    rows_t, rows_n = scratch.unbind(0), list(scratch.numpy())
-    colour_scratch = ColourScratch(scratch[3 + slots:])
+    # x, y, d, the hidden-node slots, then the colour conversion's scratch.
+    rows_t, rows_n = _rows(inputs, 3 + slots + ColourScratch.ROWS)
+    colour_scratch = ColourScratch(rows_t[3 + slots:3 + slots + ColourScratch.ROWS],
+                                   rows_n[3 + slots:3 + slots + ColourScratch.ROWS])
     for i, p in enumerate(plans):
         image = out[i]
         image_t = image.unbind(0)
@@ -144,8 +162,9 @@ class Plan:
             if shift:
                 np.add(n, shift, out=n)
             core(t, n)
-            if affine is not None:
-                torch.add(affine[1], t, alpha=affine[0], out=t)
+            if affine is not None:  # alpha is 2 or 1/2: alpha * core is exact, one rounding as before
+                np.multiply(n, affine[0], out=n)
+                np.add(n, affine[1], out=n)
 
 
 def plan(g: CPPN, signed: bool) -> Plan:
@@ -192,7 +211,7 @@ def plan(g: CPPN, signed: bool) -> Plan:
         if j < out_start:
             row[j], alpha[j], beta[j] = target, a, b
         elif (a, b) != (1.0, 0.0):
-            affine = (a, torch.tensor(b, dtype=torch.float32))
+            affine = (np.float32(a), np.float32(b))
         result.steps.append((target, terms, np.float32(shift), core, affine))
         # Rows whose last reader this is are free for the next nodes (not for this one: its first
         # multiply writes its row before the other terms are read).
@@ -203,20 +222,13 @@ def plan(g: CPPN, signed: bool) -> Plan:
 # -- colour conversion from signed output values ------------------------------------------------
 
 class ColourScratch:
-    """Views of the colour conversion's scratch rows for one tile, made once."""
-    ROWS = 7
+    """Two scratch rows for the colour conversion (lightness, then m s), as torch and numpy views."""
+    ROWS = 2
 
-    def __init__(self, block: torch.Tensor):
-        self.w_t, self.x_t, self.light_t, self.m_t, self.sat_t = block[:3], *block[3:7].unbind(0)
-        self.w_n, self.x_n, self.light_n, self.m_n, self.sat_n = (v.numpy() for v in (
-            self.w_t, self.x_t, self.light_t, self.m_t, self.sat_t))
-        self.light_2d, self.m_2d = block[4:5], block[5:6]
-
-
-_HUE_CENTRES = np.array([[0.0], [-2.0], [2.0]], dtype=np.float32)
-_HUE_SIGNS = torch.tensor([[-1.0], [1.0], [1.0]])
-_HUE_SIGNS_3 = _HUE_SIGNS * 3.0
-_HALF = torch.tensor(0.5)
+    def __init__(self, rows_t: Sequence[torch.Tensor], rows_n: Sequence[np.ndarray]):
+        self.light_t, self.ms_t = rows_t
+        self.light_n, self.ms_n = rows_n
+        self.light_2d, self.ms_2d = self.light_t[None], self.ms_t[None]
 
 
 def hls_signed_(image: torch.Tensor, rows_t: Sequence[torch.Tensor], rows_n: Sequence[np.ndarray],
@@ -231,17 +243,22 @@ def hls_signed_(image: torch.Tensor, rows_t: Sequence[torch.Tensor], rows_n: Seq
     hue's wrap-around except red's, whose distance |x| is measured from the other side, hence its
     sign.) Since |w| <= 1 and m s <= min(l, 1 - l) also in float rounding, the result is in
     [0, 1] without a final clamp.
+
+    The ramps are computed as sign_c (3 - clip(|x - p_c|, 2, 4)), which is the same float
+    (3 - a is exact for a in [2, 4]), in the image's own rows once l and m s are taken from them:
+    the working set stays at five rows, and no op broadcasts (both matter more than the number
+    of passes at 224 px).
     """
     vh_n, vl_n, vs_n = rows_n
-    vl_t, vs_t = rows_t[1], rows_t[2]
-    np.multiply(vh_n, np.float32(6.0), out=s.x_n)
-    np.subtract(s.x_n, _HUE_CENTRES, out=s.w_n)
-    np.abs(s.w_n, out=s.w_n)
-    torch.addcmul(_HUE_SIGNS_3, _HUE_SIGNS, s.w_t, value=-1.0, out=s.w_t)
-    s.w_t.clamp_(-1.0, 1.0)
-    torch.add(_HALF, vl_t, alpha=0.5, out=s.light_t)   # l
-    np.subtract(np.float32(1.0), s.light_n, out=s.m_n)
-    np.minimum(s.light_n, s.m_n, out=s.m_n)            # m = min(l, 1 - l)
-    torch.add(_HALF, vs_t, alpha=0.5, out=s.sat_t)     # s
-    np.multiply(s.m_n, s.sat_n, out=s.m_n)             # m s
-    torch.addcmul(s.light_2d, s.m_2d, s.w_t, out=image)
+    torch.add(0.5, rows_t[1], alpha=0.5, out=s.light_t)         # l
+    np.subtract(np.float32(1.0), s.light_n, out=s.ms_n)
+    np.minimum(s.light_n, s.ms_n, out=s.ms_n)                     # m = min(l, 1 - l)
+    torch.add(0.5, rows_t[2], alpha=0.5, out=rows_t[1])          # s, over vl
+    np.multiply(s.ms_n, vl_n, out=s.ms_n)                         # m s
+    np.multiply(vh_n, np.float32(6.0), out=vh_n)                  # x, then |x - p_c| per row
+    np.add(vh_n, np.float32(2.0), out=vl_n)
+    np.subtract(vh_n, np.float32(2.0), out=vs_n)
+    image.abs_().clamp_(2.0, 4.0)
+    np.subtract(vh_n, np.float32(3.0), out=vh_n)                  # red: sign -1
+    np.subtract(np.float32(3.0), image[1:].numpy(), out=image[1:].numpy())
+    torch.addcmul(s.light_2d, s.ms_2d, image, out=image)

@@ -127,6 +127,31 @@ def test_nan_outputs_are_caught_under_onnxruntime(cache, on_path):
 
 
 @needs_ort
+def test_big_batches_reach_the_session_in_chunks_with_the_same_answers(cache, monkeypatch, on_path):
+    fast = load_classifier("lenet-mnist", engine="onnxruntime")
+    assert fast.chunk == onnx_engine.CHUNK_BYTES // (4 * 28 * 28)  # 83 MNIST images, ~256 KB
+    images = torch.rand(20, 1, 28, 28)
+    whole = fast.session.run(["logits"], {"images": images.numpy()})[0]
+    calls = []
+    real_run = fast.session.run
+    monkeypatch.setattr(fast, "_session", type("Spy", (), {"run": lambda self, names, feed: (
+        calls.append(len(feed["images"])) or real_run(names, feed))})())
+    fast.chunk = 6
+    before = fast.queries
+    got = fast.logits_array(images)
+    assert calls == [6, 6, 6, 2]
+    assert fast.queries - before == 20  # queries count images, not calls
+    assert got.shape == whole.shape and torch.allclose(torch.from_numpy(got), torch.from_numpy(whole),
+                                                       rtol=0, atol=1e-6)
+    rgb = load_classifier("tiny_models:make_rgb", input_size=16, engine="onnxruntime")
+    rgb.chunk = 2
+    images = torch.rand(5, 3, 16, 16)
+    images[3, 0, 0, 0] = float("nan")  # in the second chunk
+    with pytest.raises(EvodreamError, match="NaN or infinite outputs for 1 of 5 images"):
+        rgb.log_probs(images)
+
+
+@needs_ort
 def test_the_cache_is_reused_and_a_corrupt_or_stale_file_is_rebuilt(cache, caplog):
     first = load_classifier("lenet-mnist", engine="onnxruntime")
     path = Path(first.onnx_source)

@@ -136,17 +136,17 @@ def test_big_batches_reach_the_session_in_chunks_with_the_same_answers(cache, mo
     real_run = fast.session.run
     monkeypatch.setattr(fast, "_session", type("Spy", (), {"run": lambda self, names, feed: (
         calls.append(len(feed["images"])) or real_run(names, feed))})())
-    fast.chunk = 6
+    fast.chunk = 6  # 20 images: 4 calls of 5
     before = fast.queries
     got = fast.logits_array(images)
-    assert calls == [6, 6, 6, 2]
+    assert calls == [5, 5, 5, 5]
     assert fast.queries - before == 20  # queries count images, not calls
     assert got.shape == whole.shape and torch.allclose(torch.from_numpy(got), torch.from_numpy(whole),
                                                        rtol=0, atol=1e-6)
     rgb = load_classifier("tiny_models:make_rgb", input_size=16, engine="onnxruntime")
     rgb.chunk = 2
     images = torch.rand(5, 3, 16, 16)
-    images[3, 0, 0, 0] = float("nan")  # in the second chunk
+    images[4, 0, 0, 0] = float("nan")  # in the last chunk
     with pytest.raises(EvodreamError, match="NaN or infinite outputs for 1 of 5 images"):
         rgb.log_probs(images)
 

@@ -53,10 +53,11 @@ PROBE_ATOL = 1e-3
 PROBE_RTOL = 1e-4  # log-probabilities of -40 and below carry float32 rounding of ~1e-5 relative
 PROBE_BATCH = 3    # exported with batch 2, probed with 3: the batch axis must really be dynamic
 PROBE_SEED = 0
-# Batches go to the session a few hundred KB of input at a time (at least MIN_CHUNK images): on a
-# CPU core a big batch's activations outgrow the caches. One thread here: EfficientNet-Lite0 ran at
-# ~120 img/s in batches of 1-4 and ~90 in batches of 32-200, LeNet at ~14,000 in batches of 50-100
-# and ~12,000 in 200. Each image's logits came out bit for bit the same in any batch size.
+# Batches go to the session in equal parts of at most CHUNK_BYTES of input (at least MIN_CHUNK
+# images): on a CPU core a big batch's activations outgrow the caches. One thread here:
+# EfficientNet-Lite0 ran at ~120 img/s in batches of 1-4 and ~90 in batches of 32-200, LeNet at
+# ~14,000 in batches of 50-100 and ~12,000 in 200. Each image's logits came out bit for bit the
+# same in any batch size.
 CHUNK_BYTES = 256 * 1024
 MIN_CHUNK = 4
 
@@ -216,8 +217,9 @@ class OnnxClassifier(Classifier):
     It takes over a loaded torch classifier's state (names, sizes, normalisation, module), so
     anything that needs gradients (``logits`` of images that require grad, DeepDream's hooks on
     ``module``) still runs on torch; forward-only calls (``log_probs``, ``probs``, and ``logits``
-    under ``no_grad``/``inference_mode``, as evolution calls them) go to ONNX Runtime. Outputs
-    are torch tensors on the classifier's device; queries and the NaN check are as in torch.
+    under ``no_grad``/``inference_mode``, as evolution calls them) go to ONNX Runtime, on a CPU
+    in equal parts of at most ``chunk`` images (see CHUNK_BYTES). Outputs are torch tensors on the
+    classifier's device; queries and the NaN check are as in torch.
     """
 
     engine = "onnxruntime"
@@ -264,12 +266,12 @@ class OnnxClassifier(Classifier):
     def logits_array(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
         array = self._input(images)
         self._count(len(array))
-        chunk = self.chunk or len(array)
-        if len(array) <= chunk:
+        chunks = -(-len(array) // self.chunk) if self.chunk else 1
+        if chunks <= 1:
             out = self._session.run(["logits"], {"images": array})[0]
-        else:
-            out = np.concatenate([self._session.run(["logits"], {"images": array[start:start + chunk]})[0]
-                                  for start in range(0, len(array), chunk)])
+        else:  # equal parts: a small last chunk would run slower per image
+            out = np.concatenate([self._session.run(["logits"], {"images": part})[0]
+                                  for part in np.array_split(array, chunks)])
         if not np.isfinite(out).all():  # (numpy's check costs a tenth of torch's on small batches)
             self._check_finite(torch.from_numpy(out), len(array))
         return out

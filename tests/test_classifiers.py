@@ -56,6 +56,13 @@ def test_efficientnet_knows_photos(effnet):
     assert top[1] in COFFEE
 
 
+def test_imagenet_names_ship_with_evodream_and_match_torchvision(effnet):
+    torchvision_models_module = pytest.importorskip("torchvision.models")
+    expected = torchvision_models_module.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+    assert effnet.class_names == list(expected)
+    assert effnet.class_names[281] == "tabby" and effnet.class_names[88] == "macaw"
+
+
 def test_efficientnet_gradients_reach_input(effnet):
     x = torch.rand(1, 3, 224, 224, requires_grad=True)
     effnet.logits(x)[0, 0].backward()

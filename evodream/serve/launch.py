@@ -43,9 +43,9 @@ def class_names(model: str) -> tuple[str, ...]:
         from ..classifiers.lenet import DIGITS
 
         return tuple(DIGITS)
-    from torchvision.models import ResNet50_Weights  # the ImageNet-1k names EfficientNet-Lite0 uses
+    from ..classifiers.imagenet import imagenet_class_names  # EfficientNet-Lite0's classes
 
-    return tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+    return imagenet_class_names()
 
 
 def suggest(model: str, text: str, limit: int = 20) -> list[dict]:

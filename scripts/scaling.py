@@ -61,7 +61,7 @@ def load() -> str:
 
 def driver_seconds(search, encoding, scores: Scores, workers: int, generations: int) -> float:
     """Per generation: ask, pack into chunks, gather the replies, tell (no scoring: the workers' part)."""
-    fitness, confidence = scores.fitness.numpy(), scores.confidence.numpy()
+    fitness, confidence = np.asarray(scores.fitness), np.asarray(scores.confidence)
     times = []
     for _ in range(generations):
         start = time.perf_counter()
@@ -71,10 +71,7 @@ def driver_seconds(search, encoding, scores: Scores, workers: int, generations: 
         for a, b in split(size, workers):
             pack(encoding, population, genomes, a, b)
         reps = math.ceil(size / len(fitness))
-        gathered = Scores(
-            torch.from_numpy(np.concatenate([fitness] * reps)[:size]),
-            torch.from_numpy(np.concatenate([confidence] * reps)[:size]),
-        )
+        gathered = Scores(np.concatenate([fitness] * reps)[:size], np.concatenate([confidence] * reps)[:size])
         search.tell(population, gathered)
         times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -28,7 +28,7 @@ from .driver import Callback, Loop, ProgressBar, RunRecorder, Stop
 from .driver import run as drive
 from .errors import EvodreamError
 from .genomes import ENCODINGS, Encoding
-from .images import labelled_grid, to_pil
+from .images import labelled_grid, resized, to_pil
 from .milestones import Milestones
 from .objectives import Objective, crop_render_size
 from .objectives.priors import NATURALNESS, naturalness
@@ -243,7 +243,7 @@ def write_elites(run: RunFolder, encoding: Encoding, elites: list, class_names,
             "class_index": elite.target, "class_name": name, "confidence": elite.confidence,
             "fitness": elite.fitness, "naturalness": nat, "found_at_evaluation": elite.found_at,
             "genome": encoding.to_json(elite.genome)})
-        pictures.append(to_pil(image, preview_size))
+        pictures.append(resized(picture, preview_size))
         labels.append(f"{name}\n{elite.confidence * 100:.2f}% nat {nat:.2f}")
     run.write_image("elites.png", labelled_grid(pictures, labels, tile=preview_size))
 

@@ -43,9 +43,14 @@ def to_pil(image: torch.Tensor, size: int | None = None) -> Image.Image:
     """A (C,H,W) tensor in [0,1] as a PIL image, optionally enlarged (pixel blocks kept sharp)."""
     array = (image.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
     picture = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
-    if size is not None and size != picture.width:
-        picture = picture.resize((size, size), Image.NEAREST if size > picture.width else Image.LANCZOS)
-    return picture
+    return resized(picture, size)
+
+
+def resized(picture: Image.Image, size: int | None) -> Image.Image:
+    """A square picture at `size` px: enlarged with pixel blocks kept sharp, shrunk smoothly."""
+    if size is None or size == picture.width:
+        return picture
+    return picture.resize((size, size), Image.NEAREST if size > picture.width else Image.LANCZOS)
 
 
 def labelled_grid(pictures: Sequence[Image.Image], labels: Sequence[str], columns: int | None = None,

@@ -172,3 +172,23 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
                              str(tmp_path / "r")], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_writing_many_elites_shows_progress_unless_quiet(tmp_path, capsys):
+    import numpy as np
+
+    from evodream.evolve import PROGRESS_ELITES, write_elites
+    from evodream.genomes import DirectEncoding
+    from evodream.runs import RunFolder
+    from evodream.search.base import Elite
+
+    encoding = DirectEncoding(1, 8)
+    genomes = encoding.random(PROGRESS_ELITES, np.random.default_rng(0))
+    elites = [Elite(i, genomes[i], 0.5, 0.5, i) for i in range(PROGRESS_ELITES)]
+    names = [f"class {i}" for i in range(PROGRESS_ELITES)]
+    for progress, folder in ((True, "shown"), (False, "quiet")):
+        run = RunFolder.create(tmp_path / folder, {"kind": "evolve"})
+        write_elites(run, encoding, elites, names, progress=progress)
+        assert len(list((tmp_path / folder / "elites").glob("*.png"))) == PROGRESS_ELITES
+        shown = f"writing {PROGRESS_ELITES} elites" in capsys.readouterr().err
+        assert shown == progress

@@ -3,6 +3,7 @@
     python scripts/bench.py                 # LeNet cases (about a minute)
     python scripts/bench.py --imagenet      # also MAP-Elites CPPN on EfficientNet-Lite0 at 224 px,
                                             # serial and with --overlap (a few minutes)
+    python scripts/bench.py --imagenet-batch 200   # the same at batch 200 (torch's column needs ~8 GB)
     python scripts/bench.py --pyribs        # also evaluations to fool LeNet on all 10 digits, against pyribs
     python scripts/bench.py --all           # every case above
 
@@ -295,11 +296,11 @@ def pyribs_case(cap, threads, seeds=(0, 1, 2), encodings=("direct", "cppn")):
 
 
 def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = None,
-                  engine: str = "auto") -> None:
+                  engine: str = "auto", batch: int | None = None) -> None:
     """MAP-Elites CPPN on EfficientNet-Lite0 at 224 px over all 1,000 classes (after `warmup`
-    evaluations to grow the CPPNs, or from the archive of a finished run's checkpoint), at the batch
-    size the search's engine runs fastest per image; serial, then with overlap (rendering on a second
-    thread, as --overlap)."""
+    evaluations to grow the CPPNs, or from the archive of a finished run's checkpoint), at `batch`
+    or else the batch size the search's engine runs fastest per image; serial, then with overlap
+    (rendering on a second thread, as --overlap)."""
     # Here, not at the start: its 224-px batches would set the LeNet cases' peak memory.
     engine_table([("efficientnet-lite0", [8, 16, 32, 200])], seconds)  # 200: the many-class default
     slow = load_classifier("efficientnet-lite0")
@@ -308,7 +309,7 @@ def imagenet_case(seconds: float, warmup: int = 2000, archive_run: str | None = 
     rates = {batch: classifier_rate(effnet, 3, 224, batch, seconds) for batch in (4, 8, 16, 32)}
     print(f"efficientnet-lite0 classifier alone ({effnet.engine}), img/s by batch: "
           + ", ".join(f"{batch}: {rate:.1f}" for batch, rate in rates.items()), flush=True)
-    batch = max(rates, key=rates.get)
+    batch = batch or max(rates, key=rates.get)
     encoding = CPPNEncoding(3, 224)
     evaluator = Evaluator(encoding, Objective(effnet, range(1000)))
     grown = MapElites(encoding, range(1000), np.random.default_rng(0), batch_size=batch, goal=1.0)
@@ -336,6 +337,9 @@ def main():
     parser.add_argument("--imagenet-from", metavar="RUN",
                         help="start the --imagenet case from this 1,000-class CPPN run's archive "
                              "(grown CPPNs)")
+    parser.add_argument("--imagenet-batch", type=int, metavar="N",
+                        help="run the --imagenet case at this batch size (e.g. 200, the many-class default) "
+                             "instead of the classifier's fastest")
     parser.add_argument("--pyribs", action="store_true",
                         help="also evaluations to all 10 digits at 99.99%%: pyribs' fooling_mnist recipe "
                              "against evodream (slow; needs pip install -e '.[bench]')")
@@ -347,7 +351,7 @@ def main():
     args = parser.parse_args()
     if args.all:
         args.imagenet = args.pyribs = True
-    if args.imagenet_from:
+    if args.imagenet_from or args.imagenet_batch:
         args.imagenet = True
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
@@ -376,7 +380,8 @@ def main():
           f"{ours:9.0f} eval/s   speed-up {ours / deap:5.1f}x", flush=True)
 
     if args.imagenet:
-        imagenet_case(args.seconds, archive_run=args.imagenet_from, engine=args.engine)
+        imagenet_case(args.seconds, archive_run=args.imagenet_from, engine=args.engine,
+                      batch=args.imagenet_batch)
 
     if args.pyribs:
         pyribs_case(args.pyribs_cap, args.threads)

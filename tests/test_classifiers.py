@@ -57,8 +57,8 @@ def test_efficientnet_knows_photos(effnet):
 
 
 def test_imagenet_names_ship_with_evodream_and_match_torchvision(effnet):
-    torchvision_models_module = pytest.importorskip("torchvision.models")
-    expected = torchvision_models_module.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+    models = pytest.importorskip("torchvision.models")
+    expected = models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
     assert effnet.class_names == list(expected)
     assert effnet.class_names[281] == "tabby" and effnet.class_names[88] == "macaw"
 

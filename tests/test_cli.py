@@ -3,9 +3,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from evodream.cli import main
+from evodream.evolve import PROGRESS_ELITES, write_elites
+from evodream.genomes import DirectEncoding
+from evodream.runs import RunFolder
+from evodream.search.base import Elite
 
 
 def _run(args, capsys):
@@ -175,13 +180,6 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
 
 
 def test_writing_many_elites_shows_progress_unless_quiet(tmp_path, capsys):
-    import numpy as np
-
-    from evodream.evolve import PROGRESS_ELITES, write_elites
-    from evodream.genomes import DirectEncoding
-    from evodream.runs import RunFolder
-    from evodream.search.base import Elite
-
     encoding = DirectEncoding(1, 8)
     genomes = encoding.random(PROGRESS_ELITES, np.random.default_rng(0))
     elites = [Elite(i, genomes[i], 0.5, 0.5, i) for i in range(PROGRESS_ELITES)]

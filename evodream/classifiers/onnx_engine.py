@@ -34,6 +34,7 @@ import ctypes
 import hashlib
 import io
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -228,7 +229,7 @@ class OnnxClassifier(Classifier):
         self.__dict__.update(vars(classifier))  # the same fields, one source of truth: base.Classifier
         self._session = session
         self._input_shape = (self.channels, self.input_size, self.input_size)
-        image_bytes = 4 * self.channels * self.input_size * self.input_size
+        image_bytes = 4 * math.prod(self._input_shape)  # float32
         # On a GPU big batches are what it is for: one call.
         self.chunk = max(MIN_CHUNK, CHUNK_BYTES // image_bytes) if self.device.type == "cpu" else None
         self.onnx_source = source  # the cache file, or "memory" when the cache folder is not writable
@@ -260,18 +261,23 @@ class OnnxClassifier(Classifier):
             array = self.fit(tensor).cpu().numpy()  # (fit raises the one-line shape error)
         return np.ascontiguousarray(array)
 
+    def _forward(self, array: np.ndarray) -> np.ndarray:
+        """The session's logits of a prepared input (see _input), uncounted and unchecked: a big
+        batch in equal parts of at most `chunk` images (a small last part would run slower)."""
+        chunks = -(-len(array) // self.chunk) if self.chunk else 1
+        if chunks <= 1:
+            return self._session.run(["logits"], {"images": array})[0]
+        return np.concatenate([self._session.run(["logits"], {"images": part})[0]
+                               for part in np.array_split(array, chunks)])
+
     def _run(self, images: torch.Tensor) -> np.ndarray:
-        return self._session.run(["logits"], {"images": self._input(images)})[0]
+        """The probe's call: logits without counting queries."""
+        return self._forward(self._input(images))
 
     def logits_array(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
         array = self._input(images)
         self._count(len(array))
-        chunks = -(-len(array) // self.chunk) if self.chunk else 1
-        if chunks <= 1:
-            out = self._session.run(["logits"], {"images": array})[0]
-        else:  # equal parts: a small last chunk would run slower per image
-            out = np.concatenate([self._session.run(["logits"], {"images": part})[0]
-                                  for part in np.array_split(array, chunks)])
+        out = self._forward(array)
         if not np.isfinite(out).all():  # (numpy's check costs a tenth of torch's on small batches)
             self._check_finite(torch.from_numpy(out), len(array))
         return out

@@ -123,8 +123,8 @@ def render_each(population: Sequence[CPPN], out: torch.Tensor, colour: str, inpu
     slots = max(p.slots for p in plans)
     # x, y, d, the hidden-node slots, then the colour conversion's scratch.
     rows_t, rows_n = _rows(inputs, 3 + slots + ColourScratch.ROWS)
-    colour_scratch = ColourScratch(rows_t[3 + slots:3 + slots + ColourScratch.ROWS],
-                                   rows_n[3 + slots:3 + slots + ColourScratch.ROWS])
+    colour_rows = slice(3 + slots, 3 + slots + ColourScratch.ROWS)
+    colour_scratch = ColourScratch(rows_t[colour_rows], rows_n[colour_rows])
     for i, p in enumerate(plans):
         image = out[i]
         image_t = image.unbind(0)

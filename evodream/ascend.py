@@ -30,6 +30,7 @@ import torch
 
 from .classifiers import resolve_targets
 from .classifiers.spec import ModelSpec
+from .config import check_seed
 from .driver import ProgressBar, RunRecorder, Stop
 from .driver import run as drive
 from .errors import EvodreamError
@@ -120,6 +121,7 @@ def validate(config: AscendConfig) -> AscendConfig:
         value = getattr(config, name)
         if value is not None and value <= 0:
             raise EvodreamError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    check_seed(config.seed, "--seed")
     if not config.lr > 0:
         raise EvodreamError(f"--lr must be positive, got {config.lr}")
     if not 0 <= config.decay < 1:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .config import EvolveConfig, validate
+from .config import EvolveConfig, check_seed, validate
 from .errors import EvodreamError
 from .evolve import evolve, resume
 from .runs import existing_run
@@ -123,6 +123,7 @@ def compare(out: str | Path, *, model: str = "lenet-mnist", targets: str = "all"
 
     if budget <= 0:
         raise EvodreamError(f"--budget must be a positive number of evaluations, got {budget}")
+    check_seed(seed, "--seed")
     if priors == "default":
         priors = default_priors()
     methods = methods or available_methods(with_priors=priors is not None)

@@ -124,6 +124,15 @@ class EvolveConfig(ModelOptions):
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(EvolveConfig)}
 
 
+MAX_SEED = 2 ** 63 - 1  # numpy takes any whole number >= 0; torch.manual_seed up to 2^64 - 1
+
+
+def check_seed(seed, flag: str = "seed", maximum: int = MAX_SEED) -> None:
+    """A seed every generator of a run accepts: a whole number from 0 to ``maximum``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= maximum:
+        raise EvodreamError(f"{flag} must be a whole number from 0 to {maximum:,}, got {seed!r}")
+
+
 def _check_choice(name, value, choices):
     if value not in choices:
         hint = difflib.get_close_matches(str(value), choices, n=1)
@@ -186,6 +195,7 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     for name in (config.emitters or "mutation").split(","):
         _check_choice("emitter", name.strip(), EMITTERS.names())
     _check_choice("recipe", config.recipe, RECIPES)
+    check_seed(config.seed)
     _check_choice("confidence", config.confidence, ("log_prob", "prob", "margin"))
     _check_choice("colour", config.colour, COLOURS)
     _check_choice("engine", config.engine, ENGINES)

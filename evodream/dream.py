@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .classifiers import resolve_targets
 from .classifiers.spec import ModelSpec
+from .config import check_seed
 from .errors import EvodreamError
 from .evolve import seed_everything
 from .images import to_pil
@@ -113,6 +114,7 @@ def validate(config: DreamConfig) -> DreamConfig:
                             f"got {config.zoom}")
     if config.threads is not None and config.threads <= 0:
         raise EvodreamError(f"--threads must be positive, got {config.threads}")
+    check_seed(config.seed, "--seed")
     priors = config.priors
     if isinstance(priors, str) and priors.strip().lower() in ("", "none"):
         priors = {}

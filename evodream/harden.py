@@ -43,6 +43,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .config import MAX_SEED, check_seed
 from .errors import EvodreamError
 from .retrain import DEFAULT_HOOK, Task, call_hook, fit, predict, with_fooling
 from .runs import RunFolder, read_json, write_atomic, write_json
@@ -53,6 +54,10 @@ ALSO = 0.99               # the lower bar reported beside it
 FOOLING_NAME = "fooling"
 HARDEN = "harden.json"
 MODEL, MODEL_INFO, IMAGES = "model.pt", "model.json", "images.npz"
+# Round r's evolve run i is seeded seed * SEED_STRIDE + r * 1,000 + i (and its training seed * SEED_STRIDE
+# + r): distinct for up to 99 rounds of 999 runs, and within every generator's range.
+SEED_STRIDE = 100_000
+HARDEN_MAX_SEED = MAX_SEED // SEED_STRIDE - 1
 
 
 @dataclass
@@ -130,6 +135,7 @@ def check(config: HardenConfig) -> HardenConfig:
                             "confidence is read within each run, so give a budget <= max-evals")
     if not config.lr > 0:
         raise EvodreamError(f"--lr must be positive, got {config.lr}")
+    check_seed(config.seed, "--seed", maximum=HARDEN_MAX_SEED)
     _evolve_config(config, "lenet-mnist", "0", 0)  # encoding, recipe, population, threads, device
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise EvodreamError("--device cuda was asked for but torch sees no CUDA GPU: use --device cpu")
@@ -285,7 +291,7 @@ def _round(out: Path, config: HardenConfig, state: dict, number: int, log) -> di
     model_spec = f"harden:{folder.resolve()}"
     stats = []
     for name, index in runs:
-        seed = config.seed * 100_000 + number * 1_000 + index
+        seed = config.seed * SEED_STRIDE + number * 1_000 + index
         path = folder / "runs" / name
         stats.append(_evolve_run(path, _evolve_config(config, model_spec, targets, seed), config.budget))
         if len(runs) > 1:
@@ -314,7 +320,7 @@ def _model(out: Path, folder: Path, config: HardenConfig, state: dict, number: i
     else:
         fooling_images = training_fooling_images(out, number)
         # Seeded before the hook builds the network: its initial weights come from this seed.
-        torch.manual_seed(config.seed * 100_000 + number)
+        torch.manual_seed(config.seed * SEED_STRIDE + number)
         task = call_hook(config.model, k + 1)
         train = with_fooling(task.train, fooling_images, k)
         fooling = len(fooling_images)

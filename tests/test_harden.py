@@ -172,6 +172,8 @@ def test_a_round_loads_as_a_model_anywhere(finished, tmp_path):
     (["--model", "harden_hooks:wrong_shape"], "must be x float (N, C, S, S)"),
     (["--budget", "500"], "--budget 500 is past --max-evals 300"),
     (["--encoding", "pixels"], "unknown encoding 'pixels'"),
+    (["--seed", "-1"], "--seed must be a whole number from 0"),
+    (["--seed", "10000000000000000"], "--seed must be a whole number from 0 to 92,233,720,368,546"),
     pytest.param(["--device", "cuda"], "sees no CUDA GPU",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     (["--out", "EXISTING"], "exists and is not an empty folder"),

@@ -30,7 +30,7 @@ import torch
 
 from .classifiers import resolve_targets
 from .classifiers.spec import ModelSpec
-from .config import check_seed
+from .config import check_seed, coerce_setting
 from .driver import ProgressBar, RunRecorder, Stop
 from .driver import run as drive
 from .errors import EvodreamError
@@ -92,7 +92,8 @@ class AscendResult:
     stop_reason: str
 
 
-FIELDS = {f.name for f in dataclasses.fields(AscendConfig)}
+FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(AscendConfig)}
+FIELDS = set(FIELD_TYPES)
 
 
 def config_from(values: dict, base: AscendConfig | None = None) -> AscendConfig:
@@ -104,7 +105,9 @@ def config_from(values: dict, base: AscendConfig | None = None) -> AscendConfig:
             hint = difflib.get_close_matches(key, FIELDS, n=1)
             raise EvodreamError(f"unknown ascend setting {key!r}"
                                 + (f": did you mean {hint[0]!r}?" if hint else ""))
-        changes[key] = value
+        # priors may also be "name=weight,..." text: validate() parses and checks them
+        changes[key] = (value if key == "priors"
+                        else coerce_setting(key, value, FIELD_TYPES[key], "ascend setting"))
     return dataclasses.replace(base or AscendConfig(), **changes)
 
 

@@ -129,6 +129,10 @@ def main(argv=None) -> int:
     except EvodreamError as exc:
         print(f"evodream: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:  # numpy could not allocate: a batch or picture far too big for this machine
+        print("evodream: error: out of memory: ask for a smaller --population (or --size, --workers)",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
         return 0
     except KeyboardInterrupt:

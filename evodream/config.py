@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,18 +142,23 @@ def _check_choice(name, value, choices):
 
 
 def _coerce(key: str, value):
-    kind = FIELD_TYPES[key]
+    return coerce_setting(key, value, FIELD_TYPES[key])
+
+
+def coerce_setting(key: str, value, kind: str, what: str = "setting"):
+    """``value`` as a setting of dataclass type ``kind`` ("int", "float | None", "str", ...), from a
+    flag, a TOML file or a JSON request; one line naming the key when it is not one."""
     if value is None:
         if "None" in kind:
             return None
-        raise EvodreamError(f"setting {key!r} cannot be empty")
+        raise EvodreamError(f"{what} {key!r} cannot be empty")
     try:
         if kind.startswith("int"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         if kind.startswith("float"):
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not math.isfinite(float(value)):  # TOML has inf and nan
                 raise ValueError
             return float(value)
         if kind.startswith("bool"):
@@ -171,8 +177,8 @@ def _coerce(key: str, value):
             raise ValueError
         return str(value)
     except (TypeError, ValueError, OverflowError):  # (a float setting given a 400-digit integer)
-        expected = kind.replace(" | None", " or nothing")
-        raise EvodreamError(f"setting {key!r} must be {expected}, got {value!r:.60}") from None
+        expected = kind.replace("float", "a finite float").replace(" | None", " or nothing")
+        raise EvodreamError(f"{what} {key!r} must be {expected}, got {value!r:.60}") from None
 
 
 def algorithms() -> tuple[str, ...]:

@@ -43,7 +43,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import MAX_SEED, check_seed
+from .config import MAX_SEED, check_seed, coerce_setting
 from .errors import EvodreamError
 from .retrain import DEFAULT_HOOK, Task, call_hook, fit, predict, with_fooling
 from .runs import RunFolder, read_json, write_atomic, write_json
@@ -107,19 +107,7 @@ def config_from(values: dict, base: HardenConfig | None = None) -> HardenConfig:
             raise EvodreamError(
                 f"unknown harden setting {key!r}" + (f": did you mean {hint[0]!r}?" if hint else "")
             )
-        kind = str(FIELDS[key].type)
-        if value is None and "None" not in kind:
-            raise EvodreamError(f"harden setting {key!r} cannot be empty")
-        if value is not None:
-            wanted = int if kind.startswith("int") else float if kind.startswith("float") else str
-            if isinstance(value, bool) or not isinstance(value, (int, float) if wanted is not str else str) \
-                    or (wanted is int and isinstance(value, float) and not value.is_integer()):
-                raise EvodreamError(
-                    f"harden setting {key!r} must be {kind.replace(' | None', ' or nothing')}, "
-                    f"got {value!r:.60}"
-                )
-            value = wanted(value)
-        changes[key] = value
+        changes[key] = coerce_setting(key, value, str(FIELDS[key].type), "harden setting")
     return check(dataclasses.replace(config, **changes))
 
 

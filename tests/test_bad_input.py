@@ -46,6 +46,9 @@ def workspace(tmp_path_factory):
     (ws / "bad.toml").write_text("model = [unclosed\n")
     (ws / "typo.toml").write_text('model = "lenet-mnist"\npopulaton = 20\n')
     (ws / "types.toml").write_text('population = "many"\n')
+    (ws / "inf.toml").write_text("max_seconds = inf\n")
+    (ws / "ascent-lr.toml").write_text('[grid]\nalgorithm = ["ascent"]\n[ascent]\nlr = "fast"\n')
+    (ws / "seed.toml").write_text("[grid]\nseed = [0, -1]\n")
     (ws / "notes.txt").write_text("not a picture")
     (ws / "fake.png").write_bytes(b"\x89PNG\r\n\x1a\n but then garbage")
     (ws / "fake.pt").write_text("not a TorchScript archive")
@@ -80,7 +83,10 @@ CASES = {
     "evolve: zero population": (["evolve", "--population", "0", "--out", "o"], "population must be positive"),
     "evolve: negative budget": (["evolve", "--max-evals", "-5", "--out", "o"], "max-evals must be positive"),
     "evolve: NaN checkpoint interval": (["evolve", "--checkpoint-seconds", "nan", "--out", "o"],
-                                        "checkpoint-seconds must be positive"),
+                                        "argument --checkpoint-seconds: 'nan' is not a finite number"),
+    "evolve: infinite eta": (["evolve", "--eta", "inf", "--out", "o"], "'inf' is not a finite number"),
+    "evolve: infinity in TOML": (["evolve", "--config", "inf.toml", "--out", "o"],
+                                 "setting 'max_seconds' must be a finite float or nothing, got inf"),
     "evolve: negative seed": (["evolve", "--seed", "-1", "--out", "o"], "seed must be a whole number from 0"),
     "evolve: seed past 64 bits": (["evolve", "--seed", str(2 ** 70), "--out", "o"],
                                   "seed must be a whole number from 0"),
@@ -137,9 +143,14 @@ CASES = {
     "dream: --out not empty": (["dream", "--model", "lenet-mnist", "--out", "plain"], "not an empty folder"),
     "dream: negative seed": (["dream", "--model", "lenet-mnist", "--seed", "-1", "--out", "d"],
                              "--seed must be a whole number"),
+    "dream: size past the cap": (["dream", "--model", "lenet-mnist", "--size", "100000", "--out", "d"],
+                                 "--size must be from 16 to 8192 pixels"),
     "dream: unknown photo": (["dream", "--model", "lenet-mnist", "--photo", "kitten", "--out", "d"],
                              "unknown photo 'kitten'"),
     "sweep: malformed TOML": (["sweep", "bad.toml", "--dry-run", "--out", "sw"], "not valid TOML"),
+    "sweep: ascent lr not a number": (["sweep", "ascent-lr.toml", "--dry-run", "--out", "sw"],
+                                      "ascend setting 'lr' must be a finite float, got 'fast'"),
+    "sweep: negative seed": (["sweep", "seed.toml", "--dry-run", "--out", "sw"], "must be a whole number"),
     "sweep: missing file": (["sweep", "nope.toml", "--dry-run", "--out", "sw"], "does not exist"),
 }
 

@@ -179,6 +179,18 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
     assert result.stderr.strip().count("\n") == 0
 
 
+def test_running_out_of_memory_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    """A batch too big for the machine (numpy's MemoryError) gets the one-line error, not a traceback."""
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 292. GiB")
+
+    # sys.modules: the package's attribute `evolve` is the function, not this module
+    monkeypatch.setattr(sys.modules["evodream.evolve"], "evolve", no_memory)
+    code, out, err = _run(["evolve", "--population", "100000000", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and err == "evodream: error: out of memory: ask for a smaller --population " \
+                                "(or --size, --workers)\n" and out == ""
+
+
 def test_writing_many_elites_shows_progress_unless_quiet(tmp_path, capsys):
     encoding = DirectEncoding(1, 8)
     genomes = encoding.random(PROGRESS_ELITES, np.random.default_rng(0))

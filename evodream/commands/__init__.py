@@ -1,9 +1,20 @@
 """Subcommands of `evodream` that live in modules of their own (see cli.COMMAND_MODULES)."""
+import argparse
+import math
+
+
+def finite_float(text: str) -> float:
+    """A flag's number: inf and nan are refused here, as argparse refuses a word (a run's manifest
+    is strict JSON, and no setting means anything at infinity)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def optional_float(text: str):
-    """A number, or None for 'none' / 'off' (e.g. --goal none)."""
-    return None if text.lower() in ("none", "off") else float(text)
+    """A finite number, or None for 'none' / 'off' (e.g. --goal none)."""
+    return None if text.lower() in ("none", "off") else finite_float(text)
 
 
 def add_model_flags(parser, defaults: bool = True) -> None:

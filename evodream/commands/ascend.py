@@ -5,7 +5,7 @@ import argparse
 import time
 
 from ..errors import EvodreamError
-from . import add_model_flags, add_torch_engine_flag, optional_float
+from . import add_model_flags, add_torch_engine_flag, finite_float, optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -32,17 +32,17 @@ def register(sub, parser_class=None) -> None:
                    help="starting image: noise (uniform pixels; default), grey, or the path of an image file")
     p.add_argument("--param", default="pixel",
                    help="pixel (default) or fourier (1/f-scaled spectrum with decorrelated colour)")
-    p.add_argument("--lr", type=float, default=0.05, help="Adam step size (default 0.05)")
-    p.add_argument("--decay", type=float, default=0.001,
+    p.add_argument("--lr", type=finite_float, default=0.05, help="Adam step size (default 0.05)")
+    p.add_argument("--decay", type=finite_float, default=0.001,
                    help="L2 decay: share of each pixel's distance to the model's mean colour removed "
                         "per step (default 0.001; 0 = off)")
     p.add_argument("--blur-every", type=int, default=4,
                    help="Gaussian blur every this many steps (default 4; 0 = off)")
-    p.add_argument("--blur-sigma", type=float, default=0.3, help="blur width in pixels (default 0.3)")
-    p.add_argument("--norm-clip", type=float, default=0.0,
+    p.add_argument("--blur-sigma", type=finite_float, default=0.3, help="blur width in pixels (default 0.3)")
+    p.add_argument("--norm-clip", type=finite_float, default=0.0,
                    help="each step, reset the pixels of smallest norm, this percentile of them, "
                         "to the mean colour (default 0 = off; pixel param only)")
-    p.add_argument("--contrib-clip", type=float, default=0.0,
+    p.add_argument("--contrib-clip", type=finite_float, default=0.0,
                    help="each step, reset the pixels of smallest contribution |(x - mean) . gradient|, this "
                         "percentile of them (default 0 = off; pixel param only)")
     p.add_argument("--jitter", type=int, default=0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import add_model_flags, add_torch_engine_flag
+from . import add_model_flags, add_torch_engine_flag, finite_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -28,9 +28,10 @@ def register(sub, parser_class=None) -> None:
                    help="a scikit-image photo by name (default chelsea for colour models, camera for grey)")
     p.add_argument("--size", type=int, default=224, help="side of the square picture in pixels (default 224)")
     p.add_argument("--octaves", type=int, default=4, help="number of scales (default 4)")
-    p.add_argument("--octave-scale", type=float, default=1.4, help="size ratio between octaves (default 1.4)")
+    p.add_argument("--octave-scale", type=finite_float, default=1.4,
+                   help="size ratio between octaves (default 1.4)")
     p.add_argument("--steps", type=int, default=10, help="gradient steps per octave (default 10)")
-    p.add_argument("--step-size", type=float, default=0.01,
+    p.add_argument("--step-size", type=finite_float, default=0.01,
                    help="step, in units of the [0,1] pixel range, after dividing the gradient by its mean "
                         "magnitude (default 0.01)")
     p.add_argument("--jitter", type=int, default=32,
@@ -38,7 +39,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--zoom-frames", type=int, default=1,
                    help="frames of the infinite zoom: dream, zoom in, dream again "
                         "(default 1: just the dream)")
-    p.add_argument("--zoom", type=float, default=0.05,
+    p.add_argument("--zoom", type=finite_float, default=0.05,
                    help="share of the side cut away per zoom frame (default 0.05)")
     p.add_argument("--frame-ms", type=int, default=120,
                    help="GIF frame duration in milliseconds (default 120)")

@@ -5,7 +5,7 @@ import argparse
 import time
 
 from ..errors import EvodreamError
-from . import add_model_flags, optional_float
+from . import add_model_flags, finite_float, optional_float
 
 
 def _optional_str(text: str):
@@ -40,7 +40,7 @@ def register(sub, parser_class=None) -> None:
                                                   "default 10 (fast recipe) or 200 (paper recipe)")
     p.add_argument("--generations", type=int, help="stop after this many generations")
     p.add_argument("--max-evals", type=int, help="stop after this many evaluated images (default 100000)")
-    p.add_argument("--max-seconds", type=float, help="stop after this much wall time")
+    p.add_argument("--max-seconds", type=finite_float, help="stop after this much wall time")
     p.add_argument("--goal", type=optional_float, default=argparse.SUPPRESS,
                    help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
@@ -55,9 +55,12 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--ten-crop", action="store_true", default=None,
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper "
                         "on ImageNet")
-    p.add_argument("--mutation-rate", type=float, help="per-gene (direct) or per-weight (cppn) mutation rate")
-    p.add_argument("--eta", type=float, help="polynomial mutation's distribution index (small = bold steps)")
-    p.add_argument("--crossover-rate", type=float, help="chance a child is also crossed with another elite")
+    p.add_argument("--mutation-rate", type=finite_float,
+                   help="per-gene (direct) or per-weight (cppn) mutation rate")
+    p.add_argument("--eta", type=finite_float,
+                   help="polynomial mutation's distribution index (small = bold steps)")
+    p.add_argument("--crossover-rate", type=finite_float,
+                   help="chance a child is also crossed with another elite")
     p.add_argument("--parent-selection", help="map-elites parents: focus (unfinished cells) or uniform")
     p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="adapt each cell's mutation strength by the 1/5 success rule")
@@ -75,7 +78,7 @@ def register(sub, parser_class=None) -> None:
                                     "installed and matches torch on a probe batch, else torch), onnxruntime "
                                     "or torch")
     p.add_argument("--checkpoint-every", type=int, help="generations between checkpoints (default 50)")
-    p.add_argument("--checkpoint-seconds", type=float,
+    p.add_argument("--checkpoint-seconds", type=finite_float,
                    help="seconds between checkpoints, whichever of the two comes first (default 60)")
     p.add_argument("--workers", type=int,
                    help="render and score each generation on this many worker processes (default 1: this "

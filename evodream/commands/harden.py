@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import finite_float
+
 
 def register(sub, parser_class=None) -> None:
     p = sub.add_parser(
@@ -38,7 +40,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--budget", type=int,
                    help="evaluations at which each run's confidence is read for the table (default 1000)")
     p.add_argument("--epochs", type=int, help="training epochs per round (default 15)")
-    p.add_argument("--lr", type=float, help="training step size, Adam (default 0.001)")
+    p.add_argument("--lr", type=finite_float, help="training step size, Adam (default 0.001)")
     p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
     p.add_argument("--seed", type=int, help="base seed of the runs and the training (default 0)")
     p.add_argument("--threads", type=int, help="torch threads (default 1; results depend on it)")

@@ -121,7 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What to do after Ctrl-C, by subcommand (what each one keeps of cut work).
+AFTER_INTERRUPT = {
+    "evolve": "the run continues with `evodream evolve --resume RUN`",
+    "compare": "the same command again reuses the finished methods and resumes the cut one",
+    "sweep": "the same sweep again skips the finished jobs and resumes the rest",
+    "harden": "it continues with `evodream harden --resume OUT`",
+    "ascend": "ascent runs keep no checkpoint: start it again with a new --out",
+    "dream": "start it again with a new --out",
+}
+
+
 def main(argv=None) -> int:
+    args = None
     try:
         load_plugin_flags(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
@@ -136,7 +148,8 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
         return 0
     except KeyboardInterrupt:
-        print("evodream: interrupted; a run continues with `evodream evolve --resume RUN`", file=sys.stderr)
+        after = AFTER_INTERRUPT.get(getattr(args, "command", None))
+        print("evodream: interrupted" + (f"; {after}" if after else ""), file=sys.stderr)
         return 130
 
 

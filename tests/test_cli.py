@@ -191,6 +191,20 @@ def test_running_out_of_memory_is_one_line_and_exit_2(tmp_path, capsys, monkeypa
                                 "(or --size, --workers)\n" and out == ""
 
 
+@pytest.mark.parametrize("command, module, hint", [
+    (["evolve"], "evodream.evolve", "evodream evolve --resume RUN"),
+    (["compare", "--methods", "map-elites-direct", "--budget", "100"], "evodream.compare",
+     "the same command again"),
+])
+def test_ctrl_c_says_how_to_continue(tmp_path, capsys, monkeypatch, command, module, hint):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys.modules[module], "evolve", interrupted)
+    code, _, err = _run(command + ["--out", str(tmp_path / "r")], capsys)
+    assert code == 130 and err.startswith("evodream: interrupted; ") and hint in err and err.count("\n") == 1
+
+
 def test_writing_many_elites_shows_progress_unless_quiet(tmp_path, capsys):
     encoding = DirectEncoding(1, 8)
     genomes = encoding.random(PROGRESS_ELITES, np.random.default_rng(0))

@@ -60,9 +60,12 @@ def available_methods(with_priors: bool) -> list[str]:
 
 def parse_methods(text: str | None, with_priors: bool) -> list[str]:
     known = available_methods(with_priors=True)
-    if not text:
+    if text is None:
         return available_methods(with_priors)
     methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:  # --methods "" or "," is a slip, not a wish for all eight
+        raise EvodreamError(f"no --methods given: pass a comma-separated list from {', '.join(known)}, "
+                            "or drop the flag for all")
     for method in methods:
         if method not in known:
             hint = "" if ascent_available() or not method.startswith(ASCENT) else \

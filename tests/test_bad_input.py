@@ -119,6 +119,7 @@ CASES = {
     "report: zero classes": (["report", "run", "--out", "rep", "--max-classes", "0"], "must be positive"),
     "compare: unknown method": (["compare", "--methods", "hillclimb", "--out", "cmp"],
                                 "unknown method 'hillclimb'"),
+    "compare: empty --methods": (["compare", "--methods", ",", "--out", "cmp"], "no --methods given"),
     "compare: zero budget": (["compare", "--budget", "0", "--out", "cmp"], "--budget must be a positive"),
     "compare: negative seed": (["compare", "--seed", "-1", "--out", "cmp"], "--seed must be a whole number"),
     "transfer: unknown model": (["transfer", "run", "--models", "lenet-mnst", "--out", "tr"],

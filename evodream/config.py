@@ -125,7 +125,7 @@ class EvolveConfig(ModelOptions):
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(EvolveConfig)}
 
 
-MAX_SEED = 2 ** 63 - 1  # numpy takes any whole number >= 0; torch.manual_seed up to 2^64 - 1
+MAX_SEED = 2 ** 63 - 1  # a signed 64-bit integer (numpy takes any size, torch.manual_seed < 2^64)
 
 
 def check_seed(seed, flag: str = "seed", maximum: int = MAX_SEED) -> None:
@@ -139,10 +139,6 @@ def _check_choice(name, value, choices):
         hint = difflib.get_close_matches(str(value), choices, n=1)
         raise EvodreamError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}"
                             + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-
-
-def _coerce(key: str, value):
-    return coerce_setting(key, value, FIELD_TYPES[key])
 
 
 def coerce_setting(key: str, value, kind: str, what: str = "setting"):
@@ -252,7 +248,7 @@ def from_mapping(values: dict, base: EvolveConfig | None = None, source: str = "
             raise EvodreamError(f"unknown {source} key {key!r}"
                                 + (f": did you mean {hint[0]!r}?" if hint
                                    else f"; known keys: {', '.join(FIELD_TYPES)}"))
-        changes[key] = _coerce(key, value)
+        changes[key] = coerce_setting(key, value, FIELD_TYPES[key])
     return dataclasses.replace(config, **changes)
 
 

@@ -93,6 +93,19 @@ def test_unknown_model():
         load_classifier("lenet-mnst")
 
 
+def test_model_flags_a_builtin_model_does_not_use_are_noted(caplog):
+    with caplog.at_level("WARNING", logger="evodream.models"):
+        load_classifier("lenet-mnist", input_size=28)  # its own size: nothing to say
+        assert caplog.messages == []
+        classifier = load_classifier("lenet-mnist", input_size=64, classes_file="names.txt", weights="w.pt")
+    assert classifier.input_size == 28
+    assert caplog.messages == [
+        "note: --input-size 64 is ignored: lenet-mnist takes 28 px images (the flag is for custom models)",
+        "note: --classes is ignored: lenet-mnist has its own class names (the flag is for custom models)",
+        "note: --weights is ignored: it is for torchvision models, not lenet-mnist",
+    ]
+
+
 def test_resolve_targets():
     names = ["tabby", "Egyptian cat", "espresso"]
     assert resolve_targets("all", names) == [0, 1, 2]

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import difflib
+import logging
 from typing import Sequence
 
 from ..config import ENGINES
 from ..errors import EvodreamError
 from .base import Classifier
+
+log = logging.getLogger("evodream.models")
+BUILTIN_NAMES = ("lenet-mnist", "lenet-mnist-b", "efficientnet-lite0")  # the models shipped with evodream
 
 # name → one-line description, shown by `evodream models`.
 BUILTIN_MODELS = {
@@ -42,11 +46,32 @@ def load_classifier(
                             + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     classifier = _load_torch(name, device=device, classes_file=classes_file, input_size=input_size,
                              weights=weights)
+    _note_ignored_flags(name, classifier, classes_file, input_size, weights)
     if engine == "torch":
         return classifier
     from .onnx_engine import with_engine
 
     return with_engine(classifier, engine)
+
+
+def _is_custom(name: str) -> bool:
+    """A TorchScript file or module:function: the models --classes and --input-size are for."""
+    return name not in BUILTIN_NAMES and not name.startswith(("harden:", "torchvision:"))
+
+
+def _note_ignored_flags(name: str, classifier: Classifier, classes_file: str | None,
+                        input_size: int | None, weights: str | None) -> None:
+    """One line on stderr per model flag this model does not use (noted, not refused: runs made
+    with such a flag before still resume)."""
+    if not _is_custom(name):
+        if input_size is not None and input_size != classifier.input_size:
+            log.warning(f"note: --input-size {input_size} is ignored: {classifier.name} takes "
+                        f"{classifier.input_size} px images (the flag is for custom models)")
+        if classes_file is not None:
+            log.warning(f"note: --classes is ignored: {classifier.name} has its own class names "
+                        "(the flag is for custom models)")
+    if weights is not None and not name.startswith("torchvision:"):
+        log.warning(f"note: --weights is ignored: it is for torchvision models, not {classifier.name}")
 
 
 def _load_torch(name: str, *, device: str, classes_file: str | None, input_size: int | None,
@@ -71,8 +96,7 @@ def _load_torch(name: str, *, device: str, classes_file: str | None, input_size:
         from .custom import load_custom
 
         return load_custom(name, classes_file=classes_file, input_size=input_size, device=device)
-    known = ["lenet-mnist", "lenet-mnist-b", "efficientnet-lite0"]
-    hint = difflib.get_close_matches(name, known, n=1)
+    hint = difflib.get_close_matches(name, BUILTIN_NAMES, n=1)
     raise EvodreamError(
         f"unknown model {name!r}"
         + (f": did you mean {hint[0]!r}?" if hint else ".")

@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 # What to do after Ctrl-C, by subcommand (what each one keeps of cut work).
 AFTER_INTERRUPT = {
     "evolve": "the run continues with `evodream evolve --resume RUN`",
-    "compare": "the same command again reuses the finished methods and resumes the cut one",
+    "compare": "the same command again reuses the finished methods and resumes a cut evolution run",
     "sweep": "the same sweep again skips the finished jobs and resumes the rest",
     "harden": "it continues with `evodream harden --resume OUT`",
     "ascend": "ascent runs keep no checkpoint: start it again with a new --out",

@@ -134,8 +134,8 @@ def engine_table(cases, seconds: float) -> None:
         for batch in batches:
             ort_rate, torch_rate, session = bare_rates(slow, fast, batch, seconds)
             if ort_rate:
-                calls = -(-batch // fast.chunk) if fast.chunk else 1
-                shown = f"{ort_rate:18.1f} {ort_rate / torch_rate:6.2f}   {calls:>5} {session:23.1f}"
+                shown = (f"{ort_rate:18.1f} {ort_rate / torch_rate:6.2f}   {fast.parts(batch):>5} "
+                         f"{session:23.1f}")
             else:
                 shown = f"{'-':>18} {'-':>6}"
             print(f"{name:<24} {batch:>5} {torch_rate:12.1f} {shown}", flush=True)

@@ -261,10 +261,14 @@ class OnnxClassifier(Classifier):
             array = self.fit(tensor).cpu().numpy()  # (fit raises the one-line shape error)
         return np.ascontiguousarray(array)
 
+    def parts(self, batch: int) -> int:
+        """Session calls a batch of this many images is split into (equal parts of at most `chunk`)."""
+        return -(-batch // self.chunk) if self.chunk else 1
+
     def _forward(self, array: np.ndarray) -> np.ndarray:
         """The session's logits of a prepared input (see _input), uncounted and unchecked: a big
         batch in equal parts of at most `chunk` images (a small last part would run slower)."""
-        chunks = -(-len(array) // self.chunk) if self.chunk else 1
+        chunks = self.parts(len(array))
         if chunks <= 1:
             return self._session.run(["logits"], {"images": array})[0]
         return np.concatenate([self._session.run(["logits"], {"images": part})[0]

@@ -36,10 +36,13 @@ def register(sub, parser_class=None) -> None:
                    help="import these modules first: they may register encodings, algorithms, emitters or "
                         "priors (a plugin runs code: use modules you trust)")
     p.add_argument("--target", help="'all' (default), or class names / indices separated by commas")
-    p.add_argument("--population", type=int, help="children per generation (map-elites) or per target (ga); "
-                                                  "default 10 (fast recipe) or 200 (paper recipe)")
+    p.add_argument("--population", type=int,
+                   help="children per generation (map-elites) or per target (ga); default: the recipe's "
+                        "(fast 10, lowres-cma and cppn-cma 16, paper 200)")
     p.add_argument("--generations", type=int, help="stop after this many generations")
-    p.add_argument("--max-evals", type=int, help="stop after this many evaluated images (default 100000)")
+    p.add_argument("--max-evals", type=int,
+                   help="stop once this many images are evaluated (default 100000); the last generation "
+                        "is finished, so a run may pass it by less than one batch")
     p.add_argument("--max-seconds", type=finite_float, help="stop after this much wall time")
     p.add_argument("--goal", type=optional_float, default=argparse.SUPPRESS,
                    help="stop once every target holds this confidence (default 0.9999; 'none' to run on)")

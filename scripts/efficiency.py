@@ -24,9 +24,10 @@ default: on ImageNet the paper's recipe on CPPNs in part a and spectral-cma in p
 defaults leave it out; on MNIST fast).
 
 Every run is an ordinary run folder under OUT/<part>/<method>/<class or seed>; a run that already
-holds summary.json is read, not rerun, so an interrupted benchmark continues where it stopped and
-runs made with `evodream evolve --out` in that layout count. Writes OUT/efficiency.md (tables),
-OUT/efficiency.json and OUT/efficiency.png (curves), and prints the tables.
+holds summary.json is read, not rerun, one that was cut short is resumed from its checkpoint, so
+an interrupted benchmark continues where it stopped, and runs made with `evodream evolve --out` in
+that layout count. Writes OUT/efficiency.md (tables), OUT/efficiency.json and OUT/efficiency.png
+(curves), and prints the tables.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from evodream.config import EvolveConfig, from_mapping
-from evodream.evolve import evolve
+from evodream.evolve import evolve, resume
 
 METHODS = {
     "paper": {"recipe": "paper"},
@@ -83,15 +84,16 @@ REPORT_ONLY = False
 
 
 def ensure_run(folder: Path, settings: dict, log) -> Path:
-    """Run it unless the folder already holds a finished run."""
+    """Run it unless the folder already holds a finished run; an interrupted one is resumed (from
+    its last checkpoint, to the budget asked for now), so an hour-long run cut short is not lost."""
     if (folder / "summary.json").exists():
         return folder
     if REPORT_ONLY:
         raise NotRun(str(folder))
-    if folder.exists():  # an unfinished run: start again (evolve refuses a folder that holds one)
-        import shutil
-
-        shutil.rmtree(folder)
+    if (folder / "manifest.json").exists():
+        log(f"resume {folder}")
+        resume(folder, {key: settings[key] for key in ("max_evals", "goal")}, progress=False)
+        return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     log(f"run {folder}: {settings}")
     evolve(from_mapping(settings, base=EvolveConfig(), source="benchmark"), folder, progress=False)

@@ -289,3 +289,34 @@ def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
                 + " / ".join(f"{v * 100:.2f}" for v in at_50) + f") | {np.median(at_100) * 100:.2f}% "
                 "(seeds 0, 1: " + " / ".join(f"{v * 100:.2f}" for v in at_100) + ") |")
     assert expected in report, report
+
+
+def test_efficiency_resumes_a_run_cut_short_instead_of_starting_it_again(tmp_path):
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    from evodream.evolve import evolve
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "efficiency.py"
+    spec = importlib.util.spec_from_file_location("evodream_efficiency_resume", script)
+    efficiency = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(efficiency)
+    args = ["--parts", "c", "--methods-c", "fast", "--seeds-c", "0", "--cap-c", "2000"]
+    assert efficiency.main([*args, "--out", str(tmp_path / "whole")]) == 0
+    # The same run cut short: its checkpoint at 500 evaluations, no summary (as after a kill).
+    cut = tmp_path / "cut" / "c" / "fast" / "seed0"
+    evolve(EvolveConfig(recipe="fast", target="all", goal=0.9999, max_evals=500, seed=0, threads=1), cut,
+           progress=False)
+    (cut / "summary.json").unlink()
+    (cut / "notes.txt").write_text("the user's")  # gone if the folder were wiped and the run begun again
+    assert efficiency.main([*args, "--out", str(tmp_path / "cut")]) == 0
+    assert (cut / "notes.txt").read_text() == "the user's" and (cut / "summary.json").exists()
+
+    def rows(root):
+        with open(root / "c" / "fast" / "seed0" / "metrics.csv", newline="") as handle:
+            return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in csv.DictReader(handle)]
+
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 200
+    assert ((tmp_path / "cut" / "efficiency.md").read_text().split("| fast |")[1].splitlines()[0]
+            == (tmp_path / "whole" / "efficiency.md").read_text().split("| fast |")[1].splitlines()[0])

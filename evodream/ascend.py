@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,8 +228,7 @@ def run_for_compare(folder: str | Path, *, model: str, targets: str, budget: int
     state = existing_run(folder, "ascend", config.to_dict(), fix="give compare a new --out")
     if state == "finished":
         return True
-    if state == "unfinished":
-        raise EvodreamError(f"{folder} holds an unfinished gradient-ascent run (ascent keeps no checkpoint): "
-                            "delete that folder and run compare again")
+    if state == "unfinished":  # compare's own run of these settings, cut short: it keeps no checkpoint
+        shutil.rmtree(folder)   # and takes seconds, so it starts over (as a sweep's ascent job does)
     ascend(config, folder, progress=progress)
     return False

@@ -46,7 +46,7 @@ import torch
 from .config import MAX_SEED, check_seed, coerce_setting
 from .errors import EvodreamError
 from .retrain import DEFAULT_HOOK, Task, call_hook, fit, predict, with_fooling
-from .runs import RunFolder, read_json, write_atomic, write_json
+from .runs import RunFolder, holds_only_leftovers, read_json, write_atomic, write_json
 
 FORMAT_VERSION = 1
 FOOLING = 0.9999          # an image fools the network at this confidence (the paper's MNIST bar)
@@ -159,7 +159,7 @@ def harden(
         raise EvodreamError(
             f"{out} already holds a harden run: continue it with --resume {out} or choose a new --out"
         )
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or not holds_only_leftovers(out)):
         raise EvodreamError(f"{out} exists and is not an empty folder: choose a new --out")
     _set_threads(config)
     task = call_hook(config.model, None)

@@ -42,6 +42,7 @@ SUMMARY = "summary.json"
 LOCK = ".lock"
 METRIC_FIELDS = ["generation", "evaluations", "queries", "wall_seconds", "best", "median", "min",
                  "reached_0.99", "reached_0.9999"]
+METRICS_HEADER = (",".join(METRIC_FIELDS) + "\r\n").encode()  # as csv writes it
 
 
 # Settings that say how a run executes, not what it computes: reusing a finished run ignores them.
@@ -60,6 +61,17 @@ def existing_run(folder: str | Path, kind: str, config: dict, *, fix: str) -> st
     if any(saved.get(k) != config.get(k) for k in keys):
         raise EvodreamError(f"{folder} holds a run with other settings: {fix}, or delete that folder")
     return "finished" if (folder / SUMMARY).exists() else "unfinished"
+
+
+def holds_only_leftovers(folder: Path) -> bool:
+    """True when `folder` holds nothing but what a creation cut short leaves (empty folders and
+    write_atomic's temporary files): a kill before a run, sweep or harden record is written must not
+    leave a folder that neither a resume nor a new start will take."""
+    for path in Path(folder).rglob("*"):
+        temporary = path.name.startswith(".") and path.name.endswith(".tmp")
+        if path.is_symlink() or not (path.is_dir() or temporary):
+            return False
+    return True
 
 
 def package_versions() -> dict:
@@ -168,7 +180,7 @@ class RunFolder:
         if (run.path / MANIFEST).exists():
             raise EvodreamError(f"{run.path} already holds a run: continue it with --resume {run.path} "
                                 "or choose a new --out name")
-        if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+        if run.path.exists() and (not run.path.is_dir() or not holds_only_leftovers(run.path)):
             raise EvodreamError(f"{run.path} exists and is not an empty folder: choose a new --out name")
         try:
             (run.path / "elites").mkdir(parents=True, exist_ok=True)
@@ -177,7 +189,7 @@ class RunFolder:
         manifest = {"format_version": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "command": sys.argv, "versions": package_versions(), **manifest}
         write_json(run.path / MANIFEST, manifest)
-        write_atomic(run.path / METRICS, (",".join(METRIC_FIELDS) + "\r\n").encode())  # as csv writes it
+        write_atomic(run.path / METRICS, METRICS_HEADER)
         return run
 
     @classmethod
@@ -233,6 +245,12 @@ class RunFolder:
         path = self.path / METRICS
         try:
             data = path.read_bytes()
+        except FileNotFoundError:
+            if size is not None or generation:
+                raise EvodreamError(f"{path} is missing: the run is corrupt; start a new run") from None
+            # Killed between the manifest and the metrics header: the run had not begun.
+            write_atomic(path, METRICS_HEADER)
+            return
         except OSError as exc:
             raise EvodreamError(f"cannot read {path} ({exc.strerror or exc}): the run is corrupt") from None
         if size is not None:

@@ -111,6 +111,38 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, capsys, case)
     _assert_same_run(whole, killed)
 
 
+def test_a_kill_while_a_run_is_created_leaves_a_folder_a_new_start_or_a_resume_takes(tmp_path, capsys):
+    args = ["evolve", "--target", "0,1,2", "--goal", "none", "--seed", "2", "--generations", "30",
+            "--threads", "1", "--quiet"]
+    whole = tmp_path / "whole"
+    assert _cli(args + ["--out", str(whole)], capsys)[0] == 0
+    # Killed before the manifest was renamed into place: the empty elites/ and the half-written
+    # temporary are all there is, so the same command starts the run in that folder.
+    before = tmp_path / "before-manifest"
+    (before / "elites").mkdir(parents=True)
+    (before / ".manifest.json.tmp").write_bytes(b'{"format_ver')
+    code, _, err = _cli(args + ["--out", str(before)], capsys)
+    assert code == 0, err
+    _assert_same_run(whole, before)
+    # Killed between the manifest and the metrics header: the run exists and resumes from the start.
+    after = tmp_path / "after-manifest"
+    (after / "elites").mkdir(parents=True)
+    (after / "manifest.json").write_bytes((whole / "manifest.json").read_bytes())
+    code, _, err = _cli(["evolve", "--resume", str(after), "--quiet"], capsys)
+    assert code == 0, err
+    _assert_same_run(whole, after)
+    # A folder with anything else in it is still refused, and kept.
+    mine, linked = tmp_path / "mine", tmp_path / "linked"
+    (mine / "elites").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep")
+    (linked / "elites").mkdir(parents=True)
+    (linked / "elites" / "link").symlink_to(whole)
+    for folder in (mine, linked):
+        code, _, err = _cli(args + ["--out", str(folder)], capsys)
+        assert code == 2 and "not an empty folder" in err and not (folder / "manifest.json").exists()
+    assert (mine / "notes.txt").read_text() == "keep" and (linked / "elites" / "link").is_symlink()
+
+
 def _small_run(out: Path, capsys, generations=20):
     args = ["evolve", "--target", "0,1,2", "--goal", "none", "--seed", "2", "--checkpoint-every", "5",
             "--generations", str(generations), "--out", str(out), "--quiet"]

@@ -174,6 +174,24 @@ def test_compare_runs_each_method_on_the_same_terms_and_reuses_finished_runs(tmp
     assert "unknown method" in one_line_error(capsys, bad)
 
 
+def test_compare_starts_a_cut_short_ascent_run_again(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--targets", "3", "--budget", "40", "--seed", "5", "--methods", "ascent",
+            "--priors", "none", "--threads", "1", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    run = out / "runs" / "ascent"
+    whole = (run / "metrics.csv").read_text()
+    (run / "summary.json").unlink()  # as after Ctrl-C: ascent keeps no checkpoint to resume from
+    capsys.readouterr()
+    assert main(argv) == 0, capsys.readouterr().err
+    assert (run / "summary.json").exists() and "reused" not in capsys.readouterr().out
+
+    def rows(text):  # every column but wall_seconds
+        return [cells[:3] + cells[4:] for cells in (line.split(",") for line in text.splitlines())]
+
+    assert rows((run / "metrics.csv").read_text()) == rows(whole)
+
+
 # -- the page in a browser -------------------------------------------------------------------
 @pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
                     reason="no Chromium installed (apt-get install -y chromium)")

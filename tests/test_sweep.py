@@ -125,6 +125,21 @@ def test_ray_missing_gives_the_install_hint(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "s").exists()
 
 
+def test_a_sweep_killed_before_its_record_was_written_runs_in_that_folder(tmp_path, capsys):
+    grid = _toml(tmp_path / "g.toml", "[grid]\nseed = 0\n[settings]\nmax_evals = 20\n")
+    left = tmp_path / "s"
+    (left / "runs").mkdir(parents=True)  # made before sweep.json: all a kill there leaves
+    (left / ".sweep.json.tmp").write_text('{"form')
+    assert main(["sweep", str(grid), "--jobs", "1", "--threads", "1", "--out", str(left), "--quiet"]) == 0
+    assert (left / "sweep.json").exists() and any((left / "runs").iterdir())
+    (tmp_path / "mine" / "runs").mkdir(parents=True)
+    (tmp_path / "mine" / "runs" / "notes.txt").write_text("keep")
+    capsys.readouterr()
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "mine"), "--quiet"]) == 2
+    assert "not a sweep folder" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "runs" / "notes.txt").read_text() == "keep"
+
+
 # -- local runs ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory):

@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import EvodreamError
-from ..runs import SUMMARY, read_json, write_json
+from ..runs import SUMMARY, holds_only_leftovers, read_json, write_json
 from .grid import Grid, load_grid
 from .job import RUNS, SWEEP_FILE
 
@@ -76,7 +76,7 @@ def _prepare(out: Path, grid: Grid, threads: int) -> tuple[list, bool]:
     earlier = None
     if (out / SWEEP_FILE).exists():
         earlier = read_json(out / SWEEP_FILE, "sweep's manifest")
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and not holds_only_leftovers(out):
         raise EvodreamError(f"{out} exists and is not a sweep folder (no {SWEEP_FILE}): choose a new --out "
                             "(a sweep never writes into other folders)")
     records = []

@@ -237,16 +237,22 @@ def test_manifest_records_the_resolved_recipe(tmp_path):
     assert (config["recipe"], config["encoding"], config["emitters"]) == ("fast", "direct", "mutation")
 
 
-def test_efficiency_report_only_reads_what_was_run_and_refuses_an_empty_folder(tmp_path, capsys):
+def load_efficiency_script():
+    """scripts/efficiency.py as a module (scripts are not a package)."""
     import importlib.util
     from pathlib import Path
-
-    from evodream.evolve import evolve
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "efficiency.py"
     spec = importlib.util.spec_from_file_location("evodream_efficiency", script)
     efficiency = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(efficiency)
+    return efficiency
+
+
+def test_efficiency_report_only_reads_what_was_run_and_refuses_an_empty_folder(tmp_path, capsys):
+    from evodream.evolve import evolve
+
+    efficiency = load_efficiency_script()
     assert efficiency.main(["--report-only", "--parts", "c", "--out", str(tmp_path)]) == 2
     assert "holds none of the runs" in capsys.readouterr().err and not (tmp_path / "efficiency.md").exists()
     # One MNIST seed made by hand in the benchmark's layout: the report reads it, skips the rest.
@@ -261,15 +267,10 @@ def test_efficiency_report_only_reads_what_was_run_and_refuses_an_empty_folder(t
 
 def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
     import csv
-    import importlib.util
-    from pathlib import Path
 
     from evodream.evolve import evolve
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "efficiency.py"
-    spec = importlib.util.spec_from_file_location("evodream_efficiency_a", script)
-    efficiency = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(efficiency)
+    efficiency = load_efficiency_script()
     medians = {}
     for seed, name in ((0, "all"), (1, "all-seed1"), (2, "all-seed2")):  # --seed 0 keeps the name "all"
         budget = 60 if seed == 2 else 100  # seed 2 stops short of the 100 budget
@@ -293,15 +294,10 @@ def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
 
 def test_efficiency_resumes_a_run_cut_short_instead_of_starting_it_again(tmp_path):
     import csv
-    import importlib.util
-    from pathlib import Path
 
     from evodream.evolve import evolve
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "efficiency.py"
-    spec = importlib.util.spec_from_file_location("evodream_efficiency_resume", script)
-    efficiency = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(efficiency)
+    efficiency = load_efficiency_script()
     args = ["--parts", "c", "--methods-c", "fast", "--seeds-c", "0", "--cap-c", "2000"]
     assert efficiency.main([*args, "--out", str(tmp_path / "whole")]) == 0
     # The same run cut short: its checkpoint at 500 evaluations, no summary (as after a kill).

@@ -44,6 +44,9 @@ def test_small_run_writes_the_run_folder(tmp_path, capsys):
     record = json.loads((out / "elites" / "0003-3.json").read_text())
     assert 0 <= record["confidence"] <= 1 and record["genome"]["encoding"] == "direct"
     assert (out / "elites.png").stat().st_size > 0 and (out / "checkpoint.json").exists()
+    # Two targets: the printed median is the mean of both, as in metrics.csv (not the upper one).
+    assert f"min {float(rows[-1]['min']):.6f}, median {float(rows[-1]['median']):.6f}" in stdout
+    assert rows[-1]["min"] != rows[-1]["median"] != rows[-1]["best"]
 
 
 def test_resume_continues_the_generation_count(tmp_path, capsys):

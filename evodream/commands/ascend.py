@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 from ..errors import EvodreamError
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.run.path}: {result.steps} steps, {result.evaluations} evaluations (forward+backward), "
           f"{result.queries} queries, {result.wall_seconds:.1f} s; "
           + (f"{reached}/{len(values)} targets >= {goal:g}, " if goal is not None else "")
-          + f"min {values[0]:.6f}, median {values[len(values) // 2]:.6f} ({result.stop_reason})")
+          + f"min {values[0]:.6f}, median {statistics.median(values):.6f} ({result.stop_reason})")
     if len(values) <= 20:
         for name, confidence in result.confidences.items():
             step = result.reached_at[name]

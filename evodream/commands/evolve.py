@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 from ..errors import EvodreamError
@@ -129,6 +130,6 @@ def run(args) -> int:
     values = sorted(result.confidences.values())
     print(f"{result.run.path}: {result.generations} generations, {result.evaluations} evaluations, "
           f"{result.wall_seconds:.1f} s; {reached}/{len(values)} targets >= 99.99%, "
-          f"min {values[0]:.6f}, median {values[len(values) // 2]:.6f} ({result.stop_reason})")
+          f"min {values[0]:.6f}, median {statistics.median(values):.6f} ({result.stop_reason})")
     print(f"elites: {result.run.path / 'elites.png'}")
     return 0

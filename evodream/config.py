@@ -126,6 +126,20 @@ FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(EvolveConfig)}
 
 
 MAX_SEED = 2 ** 63 - 1  # a signed 64-bit integer (numpy takes any size, torch.manual_seed < 2^64)
+MAX_THREADS = 4096       # far past any machine; torch overflows on numbers past a C int
+MAX_WORKERS = 4096
+MAX_POPULATION = 10_000_000  # children per generation; more is out of memory on any machine
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """torch.set_num_threads, after checking the number (None or 0: leave torch's default)."""
+    if not threads:
+        return
+    if not 0 < threads <= MAX_THREADS:
+        raise EvodreamError(f"--threads must be from 1 to {MAX_THREADS:,}, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def check_seed(seed, flag: str = "seed", maximum: int = MAX_SEED) -> None:
@@ -214,6 +228,11 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     for name, value in positive.items():
         if value is not None and not value > 0:  # `not >` also catches NaN
             raise EvodreamError(f"{name.replace('_', '-')} must be positive, got {value}")
+    caps = (("threads", config.threads, MAX_THREADS), ("workers", config.workers, MAX_WORKERS),
+            ("population", config.population, MAX_POPULATION))
+    for name, value, cap in caps:
+        if value is not None and value > cap:
+            raise EvodreamError(f"--{name} must be at most {cap:,}, got {value}")
     for name in ("mutation_rate", "crossover_rate", "goal"):
         value = getattr(config, name)
         if value is not None and not 0 <= value <= 1:

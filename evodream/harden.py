@@ -43,7 +43,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import MAX_SEED, check_seed, coerce_setting
+from .config import MAX_SEED, check_seed, coerce_setting, set_torch_threads
 from .errors import EvodreamError
 from .retrain import DEFAULT_HOOK, Task, call_hook, fit, predict, with_fooling
 from .runs import RunFolder, holds_only_leftovers, read_json, write_atomic, write_json
@@ -229,8 +229,7 @@ def _run(out: Path, log) -> HardenResult:
 
 
 def _set_threads(config: HardenConfig) -> None:
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    set_torch_threads(config.threads)
 
 
 def _describe(config: HardenConfig, task: Task) -> dict:

@@ -212,11 +212,17 @@ def test_malformed_requests(client, runs):
 
 
 def test_stop_and_resume_refuse_what_they_cannot_do(client):
-    assert "nothing to stop" in error_of(client.post("/api/stop/evo"), 409)
-    assert "has finished" in error_of(client.post("/api/resume/evo"), 409)
-    assert "only evolution keeps a checkpoint" in error_of(client.post("/api/resume/asc"), 409)
-    assert error_of(client.post("/api/resume/nope"), 404)
-    assert error_of(client.post("/api/stop/nope"), 409)
+    assert "nothing to stop" in error_of(client.post("/api/stop/evo", json={}), 409)
+    assert "has finished" in error_of(client.post("/api/resume/evo", json={}), 409)
+    assert "only evolution keeps a checkpoint" in error_of(client.post("/api/resume/asc", json={}), 409)
+    assert error_of(client.post("/api/resume/nope", json={}), 404)
+    assert error_of(client.post("/api/stop/nope", json={}), 409)
+    # What a cross-site page can send without a CORS preflight (a form, text/plain) is refused.
+    for what in ("stop", "resume"):
+        for kind in ("text/plain", "application/x-www-form-urlencoded"):
+            response = client.post(f"/api/{what}/evo", content=b"{}",
+                                   headers={"content-type": kind, "origin": "http://evil.example"})
+            assert "Content-Type: application/json" in error_of(response, 415)
 
 
 # -- real runs in worker processes ------------------------------------------------------------
@@ -259,7 +265,7 @@ def test_runs_queue_stop_resume_and_finish(tmp_path):
             client.get("/api/file/long", params={"path": info["elites"][0]["image"]}).content[:4]
             == b"\x89PNG"
         )
-        assert client.post("/api/stop/long").json()["state"] == "stopping"
+        assert client.post("/api/stop/long", json={}).json()["state"] == "stopping"
         info = wait_for(client, "long", {"stopped"})
         assert info["resumable"] and info["message"] == "" and not folders.lock_held(tmp_path / "long")
         checkpoint = RunFolder.open(tmp_path / "long").load_checkpoint()
@@ -269,15 +275,15 @@ def test_runs_queue_stop_resume_and_finish(tmp_path):
         assert info["state"] == "finished" and info["elites"][0]["source"] == "final", info
         # resume continues from the checkpoint: the curve goes on past the evaluations it had
         evaluations = checkpoint["search"]["evaluations"]
-        assert client.post("/api/resume/long").status_code == 202
-        assert "already running" in error_of(client.post("/api/resume/long"), 409)
+        assert client.post("/api/resume/long", json={}).status_code == 202
+        assert "already running" in error_of(client.post("/api/resume/long", json={}), 409)
         deadline = time.time() + 90
         while (client.get("/api/run/long").json()["figures"] or {}).get(
             "evaluations", 0
         ) <= evaluations + 100:
             assert time.time() < deadline
             time.sleep(0.3)
-        client.post("/api/stop/long")
+        client.post("/api/stop/long", json={})
         wait_for(client, "long", {"stopped"})
         pids = [j.pid for j in app.state.server.queue.jobs()]
     # the server has shut down: no worker outlives it
@@ -291,7 +297,7 @@ def test_queued_run_stopped_before_it_starts_writes_nothing(tmp_path):
     with TestClient(app) as client:
         app.state.server.queue.max_running = 0  # hold the line: nothing starts
         assert client.post("/api/runs", json={"targets": ["2"], "name": "held"}).json()["state"] == "queued"
-        assert client.post("/api/stop/held").json()["state"] == "cancelled"
+        assert client.post("/api/stop/held", json={}).json()["state"] == "cancelled"
         info = client.get("/api/run/held").json()
         assert info["state"] == "cancelled" and "nothing was written" in info["message"]
     assert list(tmp_path.iterdir()) == []

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-import torch
-
 from ..model_options import ModelOptions
 from .base import Classifier
 from .registry import load_classifier
@@ -24,7 +22,8 @@ class ModelSpec(ModelOptions):
         return cls(**{f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)})
 
     def load(self) -> Classifier:
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        from ..config import set_torch_threads
+
+        set_torch_threads(self.threads)
         return load_classifier(self.model, device=self.device, classes_file=self.classes_file,
                                input_size=self.input_size, weights=self.weights, engine=self.engine)

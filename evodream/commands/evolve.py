@@ -115,7 +115,7 @@ def run(args) -> int:
 
         text = flags["priors"]
         flags["priors"] = {} if text.strip().lower() in ("none", "off") else parse_priors(text)
-    if args.resume:
+    if args.resume is not None:
         if args.out or args.config:
             raise EvodreamError("--resume continues an existing run: drop --out and --config")
         result = resume(args.resume, flags, progress=not args.quiet)

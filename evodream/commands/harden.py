@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     skip = {"command", "handler", "out", "resume", "quiet"}
     flags = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
     log = None if args.quiet else print
-    if args.resume:
+    if args.resume is not None:
         other = sorted(set(flags) - {"rounds"})
         if args.out or other:
             raise EvodreamError(

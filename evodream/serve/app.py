@@ -389,11 +389,13 @@ def _point(row: dict) -> list:
 
 
 async def stop_run(request: Request) -> JSONResponse:
+    await _json_body(request)  # JSON only, like every POST: a cross-site form cannot stop a run
     job = await run_in_threadpool(_server(request).queue.stop, _rid(request))
     return JSONResponse({"id": job.id, "state": job.state})
 
 
 async def resume_run(request: Request) -> JSONResponse:
+    await _json_body(request)
     return JSONResponse(await run_in_threadpool(_server(request).resume, _rid(request)), status_code=202)
 
 

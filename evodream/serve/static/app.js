@@ -57,7 +57,7 @@ class RunView {
 
   async act(what) {
     try {
-      await api("POST", `/api/${what}/${pathOf(this.id)}`);
+      await api("POST", `/api/${what}/${pathOf(this.id)}`, {});
       if (what === "resume") { this.points = []; this.listen(); }
       refreshQueue();
     } catch (err) {

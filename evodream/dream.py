@@ -45,6 +45,8 @@ FORMAT_VERSION = 1
 # Gradients through the model at 8k px hold (8192 / 224)^2 ~ 1,300 times the activations of a 224-px
 # pass: beyond that a typo, not a wish.
 MAX_DREAM_SIZE = 8192
+MAX_OCTAVES = 64          # past this every octave is the smallest size already
+MAX_FRAME_MS = 655_350    # a GIF stores a frame's duration in 16 bits of centiseconds
 # The bundled scikit-image photo dreamed on when no --image is given, by the model's channels.
 DEFAULT_PHOTOS = {3: "chelsea", 1: "camera"}
 
@@ -103,6 +105,11 @@ def validate(config: DreamConfig) -> DreamConfig:
     for name, value in whole.items():
         if value < 1:
             raise EvodreamError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if config.octaves > MAX_OCTAVES:
+        raise EvodreamError(f"--octaves must be at most {MAX_OCTAVES}, got {config.octaves}")
+    if config.frame_ms > MAX_FRAME_MS:
+        raise EvodreamError(f"--frame-ms must be at most {MAX_FRAME_MS:,} (a GIF frame lasts at most "
+                            f"655.35 s), got {config.frame_ms}")
     if not MIN_OCTAVE_SIZE <= config.size <= MAX_DREAM_SIZE:
         raise EvodreamError(f"--size must be from {MIN_OCTAVE_SIZE} to {MAX_DREAM_SIZE} pixels, "
                             f"got {config.size}")

@@ -232,8 +232,11 @@ class RunFolder:
     def read_metrics(self) -> list[dict]:
         try:
             with open(self.path / METRICS, newline="") as handle:
-                return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-        except (OSError, ValueError) as exc:
+                rows = list(csv.DictReader(handle))
+            if rows and None in rows[-1].values():
+                rows.pop()  # a row cut short by a crash (a resume rewrites it)
+            return [{k: float(v) for k, v in row.items()} for row in rows]
+        except (OSError, ValueError, TypeError) as exc:
             raise EvodreamError(f"{self.path / METRICS} cannot be read ({exc}): the run is corrupt") from None
 
     def truncate_metrics(self, generation: int, size: int | None = None) -> None:

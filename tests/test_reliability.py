@@ -243,6 +243,8 @@ def test_crash_mid_row_is_cut_back_on_resume(tmp_path, capsys):
     assert _small_run(run, capsys, generations=10)[0] == 0
     with open(run / "metrics.csv", "a") as handle:
         handle.write("11,110,110,0.5,0.9,0.8,0.7,0,0\r\n12,12")
+    # Readers (report, compare) see the whole rows and leave out the half one.
+    assert [r["generation"] for r in RunFolder(run).read_metrics()] == list(range(1, 12))
     assert _cli(["evolve", "--resume", str(run), "--generations", "20", "--quiet"], capsys)[0] == 0
     _assert_same_run(whole, run)
 

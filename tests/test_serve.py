@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -310,9 +311,17 @@ def test_cli_warns_beyond_loopback(monkeypatch, tmp_path, capsys):
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    assert main(["serve", "--runs", str(tmp_path / "r"), "--host", "0.0.0.0", "--port", "9"]) == 0
+    with socket.socket() as taken:  # a port in use, then free again for the runs below
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["serve", "--runs", str(tmp_path / "r"), "--port", port]) == 2
+        assert "choose another --port" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert main(["serve", "--runs", str(tmp_path / "r"), "--host", "evil..host", "--port", port]) == 2
+    assert "does not resolve" in capsys.readouterr().err
+    assert main(["serve", "--runs", str(tmp_path / "r"), "--host", "0.0.0.0", "--port", port]) == 0
     assert "warning: bound to 0.0.0.0" in capsys.readouterr().err and calls[0]["host"] == "0.0.0.0"
-    assert main(["serve", "--runs", str(tmp_path / "r"), "--port", "9"]) == 0
+    assert main(["serve", "--runs", str(tmp_path / "r"), "--port", port]) == 0
     assert "warning" not in capsys.readouterr().err and calls[1]["host"] == "127.0.0.1"
     assert main(["serve", "--runs", str(tmp_path / "r"), "--max-running", "0"]) == 2
     (tmp_path / "file").write_text("x")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 from pathlib import Path
 
@@ -35,6 +36,23 @@ def register(sub, parser_class=None) -> None:
     p.set_defaults(handler=run)
 
 
+def check_address(host: str, port: int) -> None:
+    """Fail in one line, before anything is written, where uvicorn would print its own error: a host
+    that does not resolve, or a port that is taken or not ours to use."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as exc:
+        raise EvodreamError(f"--host {host!r} does not resolve ({exc}): use 127.0.0.1 or a name this "
+                            "machine knows") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise EvodreamError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another "
+                                "--port, or stop what holds it") from None
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -60,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             raise EvodreamError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.max_queued < 0:
         raise EvodreamError(f"--max-queued must be 0 or more, got {args.max_queued}")
+    check_address(args.host, args.port)
     runs = Path(args.runs)
     if runs.exists() and not runs.is_dir():
         raise EvodreamError(f"--runs {runs} is a file: give a folder")

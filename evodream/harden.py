@@ -55,8 +55,10 @@ FOOLING_NAME = "fooling"
 HARDEN = "harden.json"
 MODEL, MODEL_INFO, IMAGES = "model.pt", "model.json", "images.npz"
 # Round r's evolve run i is seeded seed * SEED_STRIDE + r * 1,000 + i (and its training seed * SEED_STRIDE
-# + r): distinct for up to 99 rounds of 999 runs, and within every generator's range.
+# + r): distinct for up to 99 rounds of 1,000 runs, and within every generator's range.
 SEED_STRIDE = 100_000
+RUNS_PER_ROUND = 1_000   # a round's block of seeds
+MAX_ROUNDS = 99          # rounds 0..99 (round 0 included) fit in SEED_STRIDE
 HARDEN_MAX_SEED = MAX_SEED // SEED_STRIDE - 1
 
 
@@ -118,6 +120,13 @@ def check(config: HardenConfig) -> HardenConfig:
         value = getattr(config, name)
         if not value >= low:
             raise EvodreamError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+    # Runs are seeded in blocks (see SEED_STRIDE): past these, two runs would share a seed.
+    if config.images_per_class + config.held_out_runs > RUNS_PER_ROUND:
+        raise EvodreamError(f"--images-per-class + --held-out-runs must be at most {RUNS_PER_ROUND:,} "
+                            f"(each round's runs have their own seeds), got "
+                            f"{config.images_per_class + config.held_out_runs}")
+    if config.rounds > MAX_ROUNDS:
+        raise EvodreamError(f"--rounds must be at most {MAX_ROUNDS}, got {config.rounds}")
     if config.budget > config.max_evals:
         raise EvodreamError(f"--budget {config.budget} is past --max-evals {config.max_evals}: "
                             "confidence is read within each run, so give a budget <= max-evals")

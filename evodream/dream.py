@@ -28,7 +28,7 @@ from .evolve import seed_everything
 from .images import to_pil
 from .model_options import ModelOptions
 from .objectives import CONFIDENCE_KINDS, Objective
-from .runs import holds_only_leftovers, package_versions, write_json
+from .runs import check_new_folder, package_versions, write_json
 from .search.deepdream import (
     MIN_OCTAVE_SIZE,
     ClassObjective,
@@ -133,8 +133,7 @@ def validate(config: DreamConfig) -> DreamConfig:
 
 
 def _new_folder(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or not holds_only_leftovers(out)):
-        raise EvodreamError(f"{out} exists and is not an empty folder: choose a new --out name")
+    check_new_folder(out)
     try:
         (out / "frames").mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -46,7 +46,7 @@ import torch
 from .config import MAX_SEED, check_seed, coerce_setting, set_torch_threads
 from .errors import EvodreamError
 from .retrain import DEFAULT_HOOK, Task, call_hook, fit, predict, with_fooling
-from .runs import RunFolder, holds_only_leftovers, read_json, write_atomic, write_json
+from .runs import RunFolder, check_new_folder, read_json, write_atomic, write_json
 
 FORMAT_VERSION = 1
 FOOLING = 0.9999          # an image fools the network at this confidence (the paper's MNIST bar)
@@ -168,9 +168,8 @@ def harden(
         raise EvodreamError(
             f"{out} already holds a harden run: continue it with --resume {out} or choose a new --out"
         )
-    if out.exists() and (not out.is_dir() or not holds_only_leftovers(out)):
-        raise EvodreamError(f"{out} exists and is not an empty folder: choose a new --out")
-    _set_threads(config)
+    check_new_folder(out)
+    set_torch_threads(config.threads)
     task = call_hook(config.model, None)
     info = _describe(config, task)
     try:
@@ -217,7 +216,7 @@ def _run(out: Path, log) -> HardenResult:
     with RunFolder(out).lock():  # one writer per harden folder, as for run folders
         state = _read_state(out)
         config = config_from(state["config"])
-        _set_threads(config)
+        set_torch_threads(config.threads)
         if torch.get_num_threads() != state.get("torch_threads"):
             log(
                 f"note: {torch.get_num_threads()} torch threads now, {state.get('torch_threads')} "
@@ -235,10 +234,6 @@ def _run(out: Path, log) -> HardenResult:
             write_report(out, state)
             log(_round_line(record))
     return HardenResult(out, config, state["rounds"], time.perf_counter() - started)
-
-
-def _set_threads(config: HardenConfig) -> None:
-    set_torch_threads(config.threads)
 
 
 def _describe(config: HardenConfig, task: Task) -> dict:

@@ -74,6 +74,13 @@ def holds_only_leftovers(folder: Path) -> bool:
     return True
 
 
+def check_new_folder(path: Path) -> None:
+    """Refuse a path a new run, harden or dream must not write into: a file, or a folder holding
+    anything but creation leftovers (see holds_only_leftovers)."""
+    if path.exists() and (not path.is_dir() or not holds_only_leftovers(path)):
+        raise EvodreamError(f"{path} exists and is not an empty folder: choose a new --out name")
+
+
 def package_versions() -> dict:
     versions = {"python": platform.python_version()}
     for name in ("evodream", "torch", "torchvision", "numpy", "deap", "pillow"):
@@ -180,8 +187,7 @@ class RunFolder:
         if (run.path / MANIFEST).exists():
             raise EvodreamError(f"{run.path} already holds a run: continue it with --resume {run.path} "
                                 "or choose a new --out name")
-        if run.path.exists() and (not run.path.is_dir() or not holds_only_leftovers(run.path)):
-            raise EvodreamError(f"{run.path} exists and is not an empty folder: choose a new --out name")
+        check_new_folder(run.path)
         try:
             (run.path / "elites").mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -233,10 +233,12 @@ def validate(config: EvolveConfig) -> EvolveConfig:
     for name, value, cap in caps:
         if value is not None and value > cap:
             raise EvodreamError(f"--{name} must be at most {cap:,}, got {value}")
-    for name in ("mutation_rate", "crossover_rate", "goal"):
+    for name in ("mutation_rate", "crossover_rate"):
         value = getattr(config, name)
         if value is not None and not 0 <= value <= 1:
             raise EvodreamError(f"{name.replace('_', '-')} must be between 0 and 1, got {value}")
+    if config.goal is not None and not 0 < config.goal <= 1:  # 0 would be met before the first child
+        raise EvodreamError(f"goal must be in (0, 1], or none to run on, got {config.goal}")
     from .objectives.priors import parse_priors  # here, not at the top: config stays light to import
 
     parse_priors(config.priors)  # unknown names and bad weights fail before any work starts
@@ -250,7 +252,7 @@ def validate(config: EvolveConfig) -> EvolveConfig:
         raise EvodreamError("nsga2 trades confidence against naturalness itself: drop --prior "
                             "(or use --algorithm ga / map-elites with priors)")
     limits = (config.generations, config.max_evals, config.max_seconds)
-    if all(limit is None for limit in limits) and not config.goal:
+    if all(limit is None for limit in limits) and config.goal is None:
         raise EvodreamError("the run has no end: give --generations, --max-evals, --max-seconds or --goal")
     return config
 

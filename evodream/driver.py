@@ -38,7 +38,7 @@ class Stop:
 
     def reason(self, generation: int, evaluations: int, confidences: Sequence[float],
                seconds: float) -> str | None:
-        if self.goal and min(confidences) >= self.goal:
+        if self.goal is not None and min(confidences) >= self.goal:
             return f"every target reached {self.goal:g}"
         if self.generations is not None and generation >= self.generations:
             return f"{self.generations} {self.generation_word}"

@@ -33,7 +33,7 @@ from .milestones import Milestones
 from .objectives import Objective, crop_render_size
 from .objectives.priors import NATURALNESS, naturalness
 from .plugins import load_plugins
-from .runs import CHECKPOINT, RunFolder
+from .runs import CHECKPOINT, SUMMARY, RunFolder
 from .search import SEARCHES, Search
 from .statecheck import BadState
 from .workers import make_evaluator
@@ -160,6 +160,11 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     session = _Session(config)
     checkpoint = run.load_checkpoint()
     elapsed = 0.0
+    if checkpoint is None and (run.path / SUMMARY).exists():  # starting over would overwrite its elites
+        raise EvodreamError(f"{run.path} finished but its {CHECKPOINT} is missing, so it cannot be "
+                            "continued: restore that file, or start a new run with --out")
+    if checkpoint is None and progress:
+        tqdm.write(f"{run.path} has no checkpoint yet: starting it again from generation 0")
     if checkpoint is not None:
         path = run.path / CHECKPOINT
         check_checkpoint(checkpoint, path)

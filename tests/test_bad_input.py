@@ -37,6 +37,8 @@ def workspace(tmp_path_factory):
     shutil.copytree(ws / "run", ws / "cut-run")
     checkpoint = ws / "cut-run" / "checkpoint.json"
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+    shutil.copytree(ws / "run", ws / "no-checkpoint-run")
+    (ws / "no-checkpoint-run" / "checkpoint.json").unlink()
     shutil.copytree(ws / "cppn-run", ws / "cycle-run")
     elite = next((ws / "cycle-run" / "elites").glob("*.json"))
     record = json.loads(elite.read_text())
@@ -91,7 +93,9 @@ CASES = {
     "evolve: seed past 64 bits": (["evolve", "--seed", str(2 ** 70), "--out", "o"],
                                   "seed must be a whole number from 0"),
     "evolve: rate above 1": (["evolve", "--mutation-rate", "1.5", "--out", "o"], "between 0 and 1"),
-    "evolve: goal above 1": (["evolve", "--goal", "2", "--out", "o"], "goal must be between 0 and 1"),
+    "evolve: goal above 1": (["evolve", "--goal", "2", "--out", "o"], "goal must be in (0, 1]"),
+    "evolve: goal 0": (["evolve", "--goal", "0", "--max-evals", "50", "--out", "o"],
+                       "goal must be in (0, 1], or none to run on"),
     "evolve: --out holds a run": (["evolve", "--generations", "2", "--out", "run"], "already holds a run"),
     "evolve: --out is a file": (["evolve", "--generations", "2", "--out", "notes.txt"],
                                 "not an empty folder"),
@@ -104,6 +108,9 @@ CASES = {
     "evolve: resume with --out": (["evolve", "--resume", "run", "--out", "x"], "drop --out"),
     "evolve: corrupt checkpoint": (["evolve", "--resume", "cut-run", "--generations", "9"],
                                    "checkpoint.json is corrupt"),
+    "evolve: finished run lost its checkpoint": (
+        ["evolve", "--resume", "no-checkpoint-run", "--generations", "9"],
+        "checkpoint.json is missing, so it cannot be continued"),
     "render: not a run": (["render", "plain"], "not an evodream run"),
     "render: unknown class": (["render", "run", "--class", "9"], "'9' is not a target of this run"),
     "render: zero size": (["render", "run", "--size", "0", "--out", "r.png"], "--size must be between"),

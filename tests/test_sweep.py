@@ -95,8 +95,13 @@ def test_grid_kind_tables_exclusions_and_priors():
     ({"grid": {"encoding": ["direct", "dna"]}}, "unknown encoding 'dna'"),
     ({"grid": {"seed": [0]}, "exclude": [{"colour": "hls"}]}, "not a [grid] axis"),
     ({"grid": {"seed": [0]}, "exclude": [{"seed": 0}]}, "leaves no job"),
+    ({"grid": {"seed": [0, 1]}, "exclude": [{"seed": 2}]}, "seed = '2', which is not on that axis (0, 1)"),
     ({"grid": {"seed": [0]}, "evolve": {"lr": 0.1}}, "unknown key 'lr' in [evolve]"),
     ({"grdi": {}}, "unknown key 'grdi'"),
+    ({"grid": {"model": ["lenet-mnist", "lenet-mnsit"]}}, "model lenet-mnsit: unknown model 'lenet-mnsit'"),
+    ({"grid": {"target": ["3", "giraffe"]}}, "model lenet-mnist: unknown class 'giraffe'"),
+    ({"grid": {"algorithm": ["ascent"]}, "settings": {"model": "efficientnet-lite0", "target": "macw"}},
+     "Did you mean 'macaw'"),
 ])
 def test_grid_mistakes_fail_before_anything_runs(data, message):
     with pytest.raises(EvodreamError, match=".*".join(map(__import__("re").escape, message.split(".*")))):
@@ -138,6 +143,26 @@ def test_a_sweep_killed_before_its_record_was_written_runs_in_that_folder(tmp_pa
     assert main(["sweep", str(grid), "--out", str(tmp_path / "mine"), "--quiet"]) == 2
     assert "not a sweep folder" in capsys.readouterr().err
     assert (tmp_path / "mine" / "runs" / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda state: [1], "expected a JSON object"),
+    (lambda state: {**state, "jobs": [1, 2]}, "is corrupt (no list of job records)"),
+    (lambda state: {**state, "jobs": "all"}, "is corrupt (no list of job records)"),
+    (lambda state: {**state, "format_version": 9}, "is in sweep format 9"),
+])
+def test_a_damaged_sweep_record_is_refused_and_kept(tmp_path, capsys, edit, message):
+    grid = _toml(tmp_path / "g.toml", "[grid]\nseed = 0\n[settings]\nmax_evals = 20\n")
+    out = tmp_path / "s"
+    assert main(["sweep", str(grid), "--jobs", "1", "--threads", "1", "--out", str(out), "--quiet"]) == 0
+    record = out / "sweep.json"
+    record.write_text(json.dumps(edit(json.loads(record.read_text()))))
+    damaged = record.read_bytes()
+    capsys.readouterr()
+    assert main(["sweep", str(grid), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert record.read_bytes() == damaged
 
 
 # -- local runs ---------------------------------------------------------------------------------
@@ -228,8 +253,9 @@ def test_kill_mid_sweep_then_rerun_skips_finished_jobs(tmp_path):
 def test_failing_job_is_retried_then_reported_while_others_finish(tmp_path, capsys):
     grid = _toml(tmp_path / "g.toml", """
         [grid]
-        target = ["3", "giraffe"]
+        model = ["lenet-mnist", "missing.ts"]
         [settings]
+        target = "3"
         max_evals = 100
     """)
     out = tmp_path / "s"
@@ -237,16 +263,16 @@ def test_failing_job_is_retried_then_reported_while_others_finish(tmp_path, caps
                  "--quiet"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "failed: map-elites_target-giraffe_seed0 after 2 attempt(s)" in captured.err
+    assert "failed: missing.ts_map-elites_seed0 after 2 attempt(s)" in captured.err
     state = json.loads((out / "sweep.json").read_text())
     jobs = {j["name"]: j for j in state["jobs"]}
-    bad, good = jobs["map-elites_target-giraffe_seed0"], jobs["map-elites_target-3_seed0"]
+    bad, good = jobs["missing.ts_map-elites_seed0"], jobs["lenet-mnist_map-elites_seed0"]
     assert bad["status"] == "failed" and bad["attempts"] == 2 and len(bad["errors"]) == 2
-    assert "giraffe" in bad["errors"][-1]
+    assert "model file 'missing.ts' does not exist" in bad["errors"][-1]
     assert good["status"] == "done" and (out / "runs" / good["name"] / "summary.json").exists()
     assert state["counts"]["failed"] == 1 and "1 failed" in captured.out
     log = (out / "sweep.log").read_text()
-    assert "retry map-elites_target-giraffe_seed0" in log and "failed map-elites_target-giraffe_seed0" in log
+    assert "retry missing.ts_map-elites_seed0" in log and "failed missing.ts_map-elites_seed0" in log
     assert [r["name"] for r in json.loads((out / "report" / "report.json").read_text())] == [good["name"]]
 
 

@@ -92,16 +92,44 @@ def _load_torch(name: str, *, device: str, classes_file: str | None, input_size:
         from .torchvision_models import load_torchvision
 
         return load_torchvision(name.split(":", 1)[1], weights=weights, device=device)
-    if name.endswith((".pt", ".pth", ".ts", ".jit")) or ":" in name:
+    if _is_custom_form(name):
         from .custom import load_custom
 
         return load_custom(name, classes_file=classes_file, input_size=input_size, device=device)
+    raise _unknown_model(name)
+
+
+def _is_custom_form(name: str) -> bool:
+    return name.endswith((".pt", ".pth", ".ts", ".jit")) or ":" in name
+
+
+def _unknown_model(name: str) -> EvodreamError:
     hint = difflib.get_close_matches(name, BUILTIN_NAMES, n=1)
-    raise EvodreamError(
-        f"unknown model {name!r}"
-        + (f": did you mean {hint[0]!r}?" if hint else ".")
-        + " Run `evodream models` for the list."
-    )
+    return EvodreamError(f"unknown model {name!r}" + (f": did you mean {hint[0]!r}?" if hint else ".")
+                         + " Run `evodream models` for the list.")
+
+
+def builtin_class_names(name: str) -> tuple[str, ...] | None:
+    """A built-in model's class names without loading its weights (None for other models)."""
+    if name in ("lenet-mnist", "lenet-mnist-b"):
+        from .lenet import DIGITS
+
+        return tuple(DIGITS)
+    if name == "efficientnet-lite0":
+        from .imagenet import imagenet_class_names
+
+        return imagenet_class_names()
+    return None
+
+
+def check_model_and_targets(name: str, targets) -> None:
+    """What can be checked before a model is loaded (a sweep checks every job this way up front):
+    the model name's form, and the targets of a built-in model."""
+    names = builtin_class_names(name)
+    if names is not None:
+        resolve_targets(targets, names)
+    elif _is_custom(name) and not _is_custom_form(name):
+        raise _unknown_model(name)
 
 
 def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequence[str]) -> list[int]:

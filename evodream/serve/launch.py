@@ -39,13 +39,9 @@ def class_names(model: str) -> tuple[str, ...]:
     """A built-in model's class names, without loading its weights."""
     if model not in MODELS:
         raise EvodreamError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
-    if model.startswith("lenet"):
-        from ..classifiers.lenet import DIGITS
+    from ..classifiers.registry import builtin_class_names
 
-        return tuple(DIGITS)
-    from ..classifiers.imagenet import imagenet_class_names  # EfficientNet-Lite0's classes
-
-    return imagenet_class_names()
+    return builtin_class_names(model)
 
 
 def suggest(model: str, text: str, limit: int = 20) -> list[dict]:

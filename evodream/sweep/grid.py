@@ -213,12 +213,23 @@ def expand(data: dict) -> Grid:
             raise EvodreamError(f"two jobs of the sweep would share the folder name {name!r}: "
                                 "make their axis values differ in letters or digits, not only punctuation")
         seen[identity] = name
+        _check_model(config)
         jobs.append(Job(name or "job", kind, axes_shown, config))
     if not jobs:
         raise EvodreamError("the sweep file's grid leaves no job (every combination is excluded): "
                             "loosen its [[exclude]] entries")
     title = data.get("title") or f"evodream sweep: {len(jobs)} jobs"
     return Grid(str(title), axes, jobs, data)
+
+
+def _check_model(config: dict) -> None:
+    """A misspelt model or class fails here, before --dry-run says all is well, not in every job."""
+    from ..classifiers.registry import check_model_and_targets
+
+    try:
+        check_model_and_targets(config["model"], config["target"])
+    except EvodreamError as exc:
+        raise EvodreamError(f"in the sweep file, model {config['model']}: {exc}") from None
 
 
 def _job_name(axes: dict, values: dict, kind: str, config: dict) -> str:
@@ -247,6 +258,10 @@ def _excludes(rules, axes: dict) -> list[dict]:
                                     f"use one of {', '.join(axes) or '(no axes)'}")
             values = value if isinstance(value, list) else [value]
             entry[key] = [normalise(key, v) for v in values]
+            stray = [v for v in entry[key] if v not in axes[key]]
+            if stray:  # a typo here would otherwise exclude nothing, in silence
+                raise EvodreamError(f"[[exclude]] gives {key} = {value_label(key, stray[0])!r}, which is not "
+                                    f"on that axis ({', '.join(value_label(key, v) for v in axes[key])})")
         checked.append(entry)
     return checked
 

@@ -63,8 +63,23 @@ class _Log:
 def _identity(job: dict) -> dict:
     from ..runs import EXECUTION_KEYS
 
-    return {"kind": job["kind"],
+    return {"kind": job.get("kind"),
             "config": {k: v for k, v in job["config"].items() if k not in EXECUTION_KEYS}}
+
+
+def _read_earlier(path: Path) -> dict:
+    """sweep.json of the sweep being continued, checked enough that its jobs can be compared."""
+    earlier = read_json(path, "sweep's manifest")
+    version = earlier.get("format_version") if isinstance(earlier, dict) else None
+    if isinstance(earlier, dict) and version != FORMAT_VERSION:
+        raise EvodreamError(f"{path} is in sweep format {version!r}; this evodream reads format "
+                            f"{FORMAT_VERSION}: give a new --out")
+    jobs = earlier.get("jobs") if isinstance(earlier, dict) else None
+    if not isinstance(jobs, list) or not all(
+            isinstance(job, dict) and isinstance(job.get("name"), str) and isinstance(job.get("config"), dict)
+            for job in jobs):
+        raise EvodreamError(f"{path} is corrupt (no list of job records): restore it, or give a new --out")
+    return earlier
 
 
 def _prepare(out: Path, grid: Grid, threads: int) -> tuple[list, bool]:
@@ -75,7 +90,7 @@ def _prepare(out: Path, grid: Grid, threads: int) -> tuple[list, bool]:
               for job in grid.jobs]
     earlier = None
     if (out / SWEEP_FILE).exists():
-        earlier = read_json(out / SWEEP_FILE, "sweep's manifest")
+        earlier = _read_earlier(out / SWEEP_FILE)
     elif out.is_dir() and not holds_only_leftovers(out):
         raise EvodreamError(f"{out} exists and is not a sweep folder (no {SWEEP_FILE}): choose a new --out "
                             "(a sweep never writes into other folders)")

@@ -159,6 +159,20 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _check_elite(record: dict, path: Path) -> None:
+    """The fields other commands index and compute with; a hand-edited file fails here, in one line."""
+    index, name, confidence = record.get("class_index"), record.get("class_name"), record.get("confidence")
+    problem = None
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 2 ** 31:
+        problem = f"class_index {index!r} is not a class index"
+    elif not isinstance(name, str):
+        problem = f"class_name {name!r} is not text"
+    elif not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0 <= confidence <= 1:
+        problem = f"confidence {confidence!r} is not a probability"
+    if problem:
+        raise EvodreamError(f"{path} is corrupt ({problem}): restore the run's elites from a good copy")
+
+
 def read_json(path: Path, what: str) -> dict:
     try:
         data = json.loads(path.read_text(), parse_constant=_no_constants, parse_float=_finite_float)
@@ -363,8 +377,17 @@ class RunFolder:
         write_image(stem.with_suffix(".png"), image)
         write_json(stem.with_suffix(".json"), record)
 
+    def elite_files(self) -> list[tuple[Path, dict]]:
+        """(JSON path, record) of each elite, its class index, name and confidence checked."""
+        files = []
+        for path in sorted((self.path / "elites").glob("*.json")):
+            record = read_json(path, "elite")
+            _check_elite(record, path)
+            files.append((path, record))
+        return files
+
     def elite_records(self) -> list[dict]:
-        return [read_json(p, "elite") for p in sorted((self.path / "elites").glob("*.json"))]
+        return [record for _, record in self.elite_files()]
 
     # -- Pareto front (nsga2) ----------------------------------------------------------------
     PARETO_FIELDS = ["class_index", "class_name", "rank", "confidence", "fitness", "naturalness", "image"]

@@ -145,6 +145,10 @@ def transfer(run_path: str | Path, models: list[str], *, transforms: list[str] |
     if existing and not force:
         raise EvodreamError(f"{existing[0]} exists: pass --force to replace it, or --out another folder")
     source = _source_classifier(manifest)
+    beyond = [r for r in records if r["class_index"] >= len(source.class_names)]
+    if beyond:
+        raise EvodreamError(f"{run.path}'s elite of class {beyond[0]['class_index']} is past {source.name}'s "
+                            f"{len(source.class_names)} classes: the run's elites are corrupt")
     classifiers = [source] + [load_classifier(m) for m in models if m != source.name]
     try:  # only once every model loaded: a misspelt model name leaves no folder behind
         folder.mkdir(parents=True, exist_ok=True)

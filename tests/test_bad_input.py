@@ -39,6 +39,16 @@ def workspace(tmp_path_factory):
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])
     shutil.copytree(ws / "run", ws / "no-checkpoint-run")
     (ws / "no-checkpoint-run" / "checkpoint.json").unlink()
+    for name, field, value in (("hi-run", "confidence", "hi"), ("past-run", "class_index", 57),
+                               ("huge-run", "class_index", 10 ** 30)):  # elites edited by hand
+        shutil.copytree(ws / "run", ws / name)
+        elite = next((ws / name / "elites").glob("*.json"))
+        elite.write_text(json.dumps({**json.loads(elite.read_text()), field: value}))
+    shutil.copytree(ws / "run", ws / "priors-list-run")
+    manifest = ws / "priors-list-run" / "manifest.json"
+    edited = json.loads(manifest.read_text())
+    edited["config"]["priors"] = edited["objective"]["priors"] = [1, 2]
+    manifest.write_text(json.dumps(edited))
     shutil.copytree(ws / "cppn-run", ws / "cycle-run")
     elite = next((ws / "cycle-run" / "elites").glob("*.json"))
     record = json.loads(elite.read_text())
@@ -134,6 +144,15 @@ CASES = {
     "transfer: unknown transform": (["transfer", "run", "--models", "lenet-mnist-b", "--transforms", "rotate",
                                      "--out", "tr"], "unknown transform 'rotate'"),
     "transfer: not a run": (["transfer", "plain", "--models", "lenet-mnist-b"], "not an evodream run"),
+    "transfer: confidence edited": (["transfer", "hi-run", "--models", "lenet-mnist-b", "--out", "tr"],
+                                    "is corrupt (confidence 'hi' is not a probability)"),
+    "transfer: class past the model's": (["transfer", "past-run", "--models", "lenet-mnist-b", "--out", "tr"],
+                                         "elite of class 57 is past lenet-mnist's 10 classes"),
+    "transfer: huge class index": (["transfer", "huge-run", "--models", "lenet-mnist-b", "--out", "tr"],
+                                   "is not a class index"),
+    "report: confidence edited": (["report", "hi-run", "--out", "rep"], "is not a probability"),
+    "report: priors not a table": (["report", "priors-list-run", "--out", "rep"],
+                                   "manifest.json is corrupt: its priors [1, 2] are not name = weight pairs"),
     "ascend: --init not an image": (["ascend", "--init", "notes.txt", "--out", "a"],
                                     "not an image PIL can read"),
     "ascend: --init a broken PNG": (["ascend", "--init", "fake.png", "--out", "a"],

@@ -72,6 +72,8 @@ def method_label(manifest: dict) -> str:
     kind = manifest.get("kind", "?")
     config = manifest.get("config") or {}
     priors = (manifest.get("objective") or {}).get("priors") or config.get("priors") or {}
+    if not isinstance(priors, dict) or not all(isinstance(w, (int, float)) for w in priors.values()):
+        raise ValueError(f"priors {str(priors)[:60]} are not name = weight pairs")
     if kind == "evolve":
         algorithm = {"map-elites": "MAP-Elites", "ga": "GA", "nsga2": "NSGA-II"}.get(
             config.get("algorithm"), str(config.get("algorithm")))
@@ -85,7 +87,7 @@ def method_label(manifest: dict) -> str:
     return label
 
 
-def _model_name(manifest: dict) -> str:
+def model_name(manifest: dict) -> str:
     model = manifest.get("model")
     if isinstance(model, dict):
         return str(model.get("name", "?"))
@@ -149,17 +151,11 @@ def _number(value) -> float | None:
 
 def _read_elites(run: RunFolder) -> list[Elite]:
     elites = []
-    for path in sorted((run.path / "elites").glob("*.json")):
-        record = read_json(path, "elite")
-        try:
-            index, name, confidence = (int(record["class_index"]), str(record["class_name"]),
-                                       float(record["confidence"]))
-        except (KeyError, TypeError, ValueError):
-            raise EvodreamError(f"{path} lacks class_index / class_name / confidence: "
-                                "the run is corrupt") from None
+    for path, record in run.elite_files():
         png = path.with_suffix(".png")
         found = record.get("found_at_evaluation")
-        elites.append(Elite(index, name, confidence, _number(record.get("naturalness")),
+        elites.append(Elite(record["class_index"], record["class_name"], float(record["confidence"]),
+                            _number(record.get("naturalness")),
                             int(found) if _number(found) is not None else None,
                             png if png.exists() else None))
     return elites
@@ -182,8 +178,12 @@ def load_run(path: str | Path) -> RunRecord:
     names = [str(n) for n in manifest.get("target_names") or []]
     if not names:
         raise EvodreamError(f"{run.path / 'manifest.json'} names no targets: the run is corrupt")
+    try:
+        method = method_label(manifest)
+    except ValueError as exc:
+        raise EvodreamError(f"{run.path / 'manifest.json'} is corrupt: its {exc}") from None
     return RunRecord(path=run.path, name=run.path.name, kind=str(manifest.get("kind", "?")),
-                     method=method_label(manifest), model=_model_name(manifest), target_names=names,
+                     method=method, model=model_name(manifest), target_names=names,
                      config=manifest.get("config") or {}, metrics=metrics, summary=run.summary(),
                      reach=_read_reach(run, metrics, len(names)), elites=_read_elites(run),
                      transfer=_read_transfer(run), units=_units(manifest))

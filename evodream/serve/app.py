@@ -134,13 +134,18 @@ class Server:
         except EvodreamError as exc:
             info.update(state=info["state"] or "corrupt", message=str(exc))
             return info
-        from ..report.load import method_label
+        from ..report.load import method_label, model_name
 
+        try:
+            method = method_label(manifest) if manifest.get("kind") in ("evolve", "ascend") else "DeepDream"
+        except ValueError as exc:
+            info.update(state=info["state"] or "corrupt", message=f"manifest.json is corrupt: its {exc}")
+            return info
         names = [str(n) for n in manifest.get("target_names") or []]
         info.update(
             kind=manifest.get("kind"),
-            model=(manifest.get("model") or {}).get("name"),
-            method=method_label(manifest) if manifest.get("kind") in ("evolve", "ascend") else "DeepDream",
+            model=model_name(manifest),
+            method=method,
             targets=names[:50],
             n_targets=len(names),
             created=manifest.get("created"),

@@ -6,37 +6,49 @@ The public API: classifiers (``load_classifier``), encodings, searches on the as
 terms (``confidence() + 0.3 * tv()``), the ``Evaluator`` and the ``run`` driver, the registries
 components join by name, and ``evolve`` / ``resume`` for whole runs in run folders.
 """
-from .classifiers import Classifier, load_classifier, resolve_targets
-from .classifiers.spec import ModelSpec
-from .config import EvolveConfig
-from .driver import Callback, Stop, run
-from .errors import EvodreamError
-from .evaluator import Evaluator
-from .evolve import EvolveResult, evolve, resume
-from .genomes import ENCODINGS, CPPNEncoding, DirectEncoding, Encoding
-from .objectives import PRIORS, Objective, Scores, Term, confidence, prior, robust, tv
-from .runs import RunFolder
-from .search import (
-                     EMITTERS,
-                     NSGA2,
-                     SEARCHES,
-                     Archive,
-                     Elite,
-                     Emitter,
-                     GeneticAlgorithm,
-                     MapElites,
-                     MutationEmitter,
-                     Record,
-                     Search,
-)
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "load_classifier", "resolve_targets", "ModelSpec", "EvolveConfig", "Callback",
-           "Stop",
-           "run", "EvodreamError", "Evaluator", "EvolveResult", "evolve", "resume", "ENCODINGS",
-           "CPPNEncoding",
-           "DirectEncoding", "Encoding", "PRIORS", "Objective", "Scores", "Term", "confidence", "prior",
-           "robust",
-           "tv", "RunFolder", "EMITTERS", "SEARCHES", "NSGA2", "Archive", "Elite", "Emitter",
-           "GeneticAlgorithm",
-           "MapElites", "MutationEmitter", "Record", "Search"]
+
+# Public name -> the module that defines it. Imported on first use (PEP 562), so that the command
+# line answers --help and Ctrl-C at once instead of first spending seconds importing torch.
+_EXPORTS = {
+    "Classifier": "classifiers", "load_classifier": "classifiers", "resolve_targets": "classifiers",
+    "ModelSpec": "classifiers.spec", "EvolveConfig": "config", "Callback": "driver", "Stop": "driver",
+    "run": "driver", "EvodreamError": "errors", "Evaluator": "evaluator", "EvolveResult": "evolve",
+    "evolve": "evolve", "resume": "evolve", "ENCODINGS": "genomes", "CPPNEncoding": "genomes",
+    "DirectEncoding": "genomes", "Encoding": "genomes", "PRIORS": "objectives", "Objective": "objectives",
+    "Scores": "objectives", "Term": "objectives", "confidence": "objectives", "prior": "objectives",
+    "robust": "objectives", "tv": "objectives", "RunFolder": "runs", "EMITTERS": "search",
+    "SEARCHES": "search", "NSGA2": "search", "Archive": "search", "Elite": "search", "Emitter": "search",
+    "GeneticAlgorithm": "search", "MapElites": "search", "MutationEmitter": "search", "Record": "search",
+    "Search": "search",
+}
+__all__ = list(_EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """Keeps the public names above what they were: importing the submodule ``evodream.evolve``
+    would otherwise rebind the package's ``evolve`` from the function to that module."""
+
+    def __setattr__(self, name, value):
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'evodream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # once looked up, a plain attribute
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -75,7 +75,7 @@ def _render(args) -> int:
     encoding = encoding_of_run(run)
     genome = encoding.from_json(read_json(path, "elite").get("genome"))
     out = Path(args.out) if args.out else run.path / "renders" / f"{path.stem}-{args.size}.png"
-    if out.exists():
+    if out.exists() or out.is_symlink():  # (a dangling link "does not exist" but names someone's file)
         raise EvodreamError(f"{out} exists: choose another --out")
     image_format = Image.registered_extensions().get(out.suffix.lower())
     if image_format is None:

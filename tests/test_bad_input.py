@@ -64,6 +64,7 @@ def workspace(tmp_path_factory):
     (ws / "notes.txt").write_text("not a picture")
     (ws / "fake.png").write_bytes(b"\x89PNG\r\n\x1a\n but then garbage")
     (ws / "fake.pt").write_text("not a TorchScript archive")
+    (ws / "dangling.png").symlink_to(ws / "nowhere" / "picture.png")
     (ws / "plain").mkdir()
     (ws / "plain" / "keep.txt").write_text("a folder that is not a run")
     return ws
@@ -123,6 +124,8 @@ CASES = {
         "checkpoint.json is missing, so it cannot be continued"),
     "render: not a run": (["render", "plain"], "not an evodream run"),
     "render: unknown class": (["render", "run", "--class", "9"], "'9' is not a target of this run"),
+    "render: --out a dangling link": (["render", "cppn-run", "--class", "3", "--out", "dangling.png"],
+                                      "dangling.png exists: choose another --out"),
     "render: zero size": (["render", "run", "--size", "0", "--out", "r.png"], "--size must be between"),
     "render: existing --out": (["render", "run", "--out", "notes.txt"], "notes.txt exists"),
     "render: --out not an image name": (["render", "run", "--out", "picture.xyz"], "no image extension"),

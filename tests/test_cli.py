@@ -208,6 +208,16 @@ def test_ctrl_c_says_how_to_continue(tmp_path, capsys, monkeypatch, command, mod
     assert code == 130 and err.startswith("evodream: interrupted; ") and hint in err and err.count("\n") == 1
 
 
+def test_the_command_line_imports_torch_only_inside_main():
+    """So Ctrl-C in the seconds torch takes to import is caught by main (one line, exit 130), not a
+    traceback; and `from evodream import evolve` still gives the function."""
+    probe = ("import sys, evodream.cli; assert 'torch' not in sys.modules, 'torch imported'; "
+             "import evodream.evolve; from evodream import evolve, MapElites; "
+             "assert callable(evolve) and not isinstance(evolve, type(sys)), evolve; print('ok')")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
 def test_writing_many_elites_shows_progress_unless_quiet(tmp_path, capsys):
     encoding = DirectEncoding(1, 8)
     genomes = encoding.random(PROGRESS_ELITES, np.random.default_rng(0))

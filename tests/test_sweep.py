@@ -98,6 +98,8 @@ def test_grid_kind_tables_exclusions_and_priors():
     ({"grid": {"seed": [0, 1]}, "exclude": [{"seed": 2}]}, "seed = '2', which is not on that axis (0, 1)"),
     ({"grid": {"seed": [0]}, "evolve": {"lr": 0.1}}, "unknown key 'lr' in [evolve]"),
     ({"grdi": {}}, "unknown key 'grdi'"),
+    ({"grid": {"seed": list(range(1000)), "population": list(range(1, 1001))}},
+     "make 1,000,000 combinations, more than a sweep runs (100,000)"),
     ({"grid": {"model": ["lenet-mnist", "lenet-mnsit"]}}, "model lenet-mnsit: unknown model 'lenet-mnsit'"),
     ({"grid": {"target": ["3", "giraffe"]}}, "model lenet-mnist: unknown class 'giraffe'"),
     ({"grid": {"algorithm": ["ascent"]}, "settings": {"model": "efficientnet-lite0", "target": "macw"}},

@@ -29,6 +29,7 @@ import dataclasses
 import difflib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ ASCENT = "ascent"
 LEADING_AXES = ("model", "algorithm", "encoding", "target", "priors")
 TABLES = ("grid", "settings", "evolve", "ascent")
 TOP_KEYS = ("title", "exclude") + TABLES
+MAX_JOBS = 100_000  # combinations of axis values; past this a grid is a typo or a job for several sweeps
 
 
 @dataclass
@@ -189,6 +191,10 @@ def expand(data: dict) -> Grid:
                                 f"{', '.join(_algorithms())}"
                                 + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     excludes = _excludes(data.get("exclude", []), axes)
+    combinations = math.prod(len(values) for values in axes.values())
+    if combinations > MAX_JOBS:  # checked before expanding: a product of many axes can be astronomic
+        raise EvodreamError(f"the grid's axes make {combinations:,} combinations, more than a sweep runs "
+                            f"({MAX_JOBS:,}): split it into several sweep files")
 
     jobs, seen = [], {}
     for combination in itertools.product(*axes.values()):

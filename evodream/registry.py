@@ -70,6 +70,12 @@ class Registry:
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
 
+    def __iter__(self):  # the names, like a dict's keys (without it, list() probed __getitem__(0))
+        return iter(tuple(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def describe(self) -> str:
         """'name (help), name (help)': for --help texts."""
         return ", ".join(f"{e.name} ({e.help})" if e.help else e.name for e in self._entries.values())

@@ -76,6 +76,11 @@ def _elite_images(run: Path):
     return [np.asarray(Image.open(p)) for p in sorted((run / "elites").glob("*.png"))]
 
 
+def test_a_registry_iterates_its_names():
+    assert list(EMITTERS) == list(EMITTERS.names()) and {"mutation", "cma"} <= set(EMITTERS)
+    assert len(ENCODINGS) == len(ENCODINGS.names()) and "cppn" in list(ENCODINGS)
+
+
 def test_a_toy_encoding_emitter_and_prior_run_by_name(tmp_path):
     ASKED["toy"] = 0
     config = EvolveConfig(encoding="stripes", emitters="mutation,toy", target="0,1,7",

@@ -13,7 +13,7 @@ import types
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it. Imported on first use (PEP 562), so that the command
-# line answers --help and Ctrl-C at once instead of first spending seconds importing torch.
+# line imports torch (seconds) inside main, where a Ctrl-C is caught, not while importing the package.
 _EXPORTS = {
     "Classifier": "classifiers", "load_classifier": "classifiers", "resolve_targets": "classifiers",
     "ModelSpec": "classifiers.spec", "EvolveConfig": "config", "Callback": "driver", "Stop": "driver",

@@ -129,6 +129,7 @@ MAX_SEED = 2 ** 63 - 1  # a signed 64-bit integer (numpy takes any size, torch.m
 MAX_THREADS = 4096       # far past any machine; torch overflows on numbers past a C int
 MAX_WORKERS = 4096
 MAX_POPULATION = 10_000_000  # children per generation; more is out of memory on any machine
+MAX_ETA = 1_000_000  # polynomial mutation's eta: far past where steps vanish; near float range it overflows
 
 
 def set_torch_threads(threads: int | None) -> None:
@@ -229,10 +230,13 @@ def validate(config: EvolveConfig) -> EvolveConfig:
         if value is not None and not value > 0:  # `not >` also catches NaN
             raise EvodreamError(f"{name.replace('_', '-')} must be positive, got {value}")
     caps = (("threads", config.threads, MAX_THREADS), ("workers", config.workers, MAX_WORKERS),
-            ("population", config.population, MAX_POPULATION))
+            ("population", config.population, MAX_POPULATION), ("eta", config.eta, MAX_ETA))
     for name, value, cap in caps:
         if value is not None and value > cap:
             raise EvodreamError(f"--{name} must be at most {cap:,}, got {value}")
+    if config.halve_every is not None and config.halve_every < 0:
+        raise EvodreamError("halve_every must be 0 (never) or a number of generations, "
+                            f"got {config.halve_every}")
     for name in ("mutation_rate", "crossover_rate"):
         value = getattr(config, name)
         if value is not None and not 0 <= value <= 1:

@@ -159,6 +159,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _check_targets(manifest: dict, path: Path) -> None:
+    """The manifest's targets and their names, which every command reading a run indexes by."""
+    targets, names = manifest.get("targets"), manifest.get("target_names")
+    problem = None
+    if targets is not None and not (isinstance(targets, list) and all(
+            isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2 ** 31 for t in targets)):
+        problem = "targets is not a list of class indices"
+    elif names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        problem = "target_names is not a list of names"
+    elif targets is not None and names is not None and len(targets) != len(names):
+        problem = f"{len(targets)} targets but {len(names)} target_names"
+    if problem:
+        raise EvodreamError(f"{path} is corrupt ({problem}): restore it from a good copy")
+
+
 def _check_elite(record: dict, path: Path) -> None:
     """The fields other commands index and compute with; a hand-edited file fails here, in one line."""
     index, name, confidence = record.get("class_index"), record.get("class_name"), record.get("confidence")
@@ -226,6 +241,7 @@ class RunFolder:
                                 f"this evodream reads format {FORMAT_VERSION}: re-run it with this version")
         if kind is not None and manifest.get("kind") != kind:
             raise EvodreamError(f"{run.path} is a {manifest.get('kind')!r} run, not {kind!r}")
+        _check_targets(manifest, run.path / MANIFEST)
         return run
 
     @property

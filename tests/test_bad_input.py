@@ -44,6 +44,10 @@ def workspace(tmp_path_factory):
         shutil.copytree(ws / "run", ws / name)
         elite = next((ws / name / "elites").glob("*.json"))
         elite.write_text(json.dumps({**json.loads(elite.read_text()), field: value}))
+    shutil.copytree(ws / "cppn-run", ws / "targets-run")
+    manifest = ws / "targets-run" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "targets": ["3"]}))
+    (ws / "halve.toml").write_text("halve_every = -1\n")
     shutil.copytree(ws / "run", ws / "priors-list-run")
     manifest = ws / "priors-list-run" / "manifest.json"
     edited = json.loads(manifest.read_text())
@@ -107,6 +111,15 @@ CASES = {
     "evolve: goal above 1": (["evolve", "--goal", "2", "--out", "o"], "goal must be in (0, 1]"),
     "evolve: goal 0": (["evolve", "--goal", "0", "--max-evals", "50", "--out", "o"],
                        "goal must be in (0, 1], or none to run on"),
+    "evolve: GA of one": (["evolve", "--algorithm", "ga", "--population", "1", "--out", "o"],
+                          "give --population 2 or more, not 1"),
+    "evolve: cma emitter of two": (["evolve", "--recipe", "lowres-cma", "--population", "2", "--out", "o"],
+                                   "the cma emitter needs at least 3 children a generation but gets 2"),
+    "evolve: eta past float range": (["evolve", "--eta", "1e300", "--out", "o"], "--eta must be at most"),
+    "evolve: negative halving": (["evolve", "--config", "halve.toml", "--out", "o"],
+                                 "halve_every must be 0 (never) or a number of generations, got -1"),
+    "evolve: prior weight 1e300": (["evolve", "--prior", "tv=1e300", "--out", "o"],
+                                   "weights must be from 0 to 1,000,000"),
     "evolve: --out holds a run": (["evolve", "--generations", "2", "--out", "run"], "already holds a run"),
     "evolve: --out is a file": (["evolve", "--generations", "2", "--out", "notes.txt"],
                                 "not an empty folder"),
@@ -126,6 +139,8 @@ CASES = {
     "render: unknown class": (["render", "run", "--class", "9"], "'9' is not a target of this run"),
     "render: --out a dangling link": (["render", "cppn-run", "--class", "3", "--out", "dangling.png"],
                                       "dangling.png exists: choose another --out"),
+    "render: manifest targets edited": (["render", "targets-run", "--class", "3", "--out", "t.png"],
+                                        "is corrupt (targets is not a list of class indices)"),
     "render: zero size": (["render", "run", "--size", "0", "--out", "r.png"], "--size must be between"),
     "render: existing --out": (["render", "run", "--out", "notes.txt"], "notes.txt exists"),
     "render: --out not an image name": (["render", "run", "--out", "picture.xyz"], "no image extension"),

@@ -128,8 +128,9 @@ def run(args) -> int:
         result = evolve(config, out, progress=not args.quiet)
     reached = sum(c >= 0.9999 for c in result.confidences.values())
     values = sorted(result.confidences.values())
+    spread = f", min {values[0]:.6f}, median {statistics.median(values):.6f}" if values else ""
     print(f"{result.run.path}: {result.generations} generations, {result.evaluations} evaluations, "
-          f"{result.wall_seconds:.1f} s; {reached}/{len(values)} targets >= 99.99%, "
-          f"min {values[0]:.6f}, median {statistics.median(values):.6f} ({result.stop_reason})")
+          f"{result.wall_seconds:.1f} s; {reached}/{len(values)} targets >= 99.99%{spread} "
+          f"({result.stop_reason})")
     print(f"elites: {result.run.path / 'elites.png'}")
     return 0

@@ -65,6 +65,7 @@ CALIBRATION_FILE = "calibration.json"
 # 0.16 without priors, 0.21 with these weights (similar evaluations), 0.32 with weight 1 each
 # (1.6-2.8x the evaluations); stronger weights trade confidence away (weight 3: 95% not reached).
 DEFAULT_PRIORS = {"tv": 0.3, "spectrum": 0.3, "colour": 0.3, "gradient": 0.3}
+MAX_WEIGHT = 1_000_000  # past this confidence has no say, and near 1e38 float32 scores turn inf / NaN
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -89,8 +90,9 @@ def parse_priors(text: str | dict | None) -> dict[str, float]:
             value = float(weight)
         except (TypeError, ValueError, OverflowError):
             raise EvodreamError(f"prior {name!r} has weight {weight!r}, which is not a number") from None
-        if not value >= 0 or value == float("inf"):
-            raise EvodreamError(f"prior {name!r} has weight {value}: weights must be finite and >= 0")
+        if not 0 <= value <= MAX_WEIGHT:
+            raise EvodreamError(f"prior {name!r} has weight {value}: "
+                                f"weights must be from 0 to {MAX_WEIGHT:,}")
         weights[name] = value
     return weights
 

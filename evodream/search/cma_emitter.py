@@ -45,6 +45,7 @@ class CMAEmitter(Emitter):
     """CMA-ES over one elite's parameter vector at a time; ranks children by archive improvement."""
 
     name = "cma"
+    min_children = 3  # pycma's smallest population (fewer: "population size ... too small")
 
     def __init__(self, cells: int, encoding, *, goal: float = 0.9999, sigma0: float | None = None,
                  diagonal: bool | None = None, patience: int = 50):

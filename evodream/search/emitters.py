@@ -27,6 +27,7 @@ class Emitter(ABC):
     """Proposes children from an archive (ask) and adapts to how they scored (tell)."""
 
     name = ""
+    min_children = 1  # fewest children per generation it can work with
 
     @abstractmethod
     def ask(self, archive: Archive, n: int, rng: np.random.Generator, generation: int) -> tuple[Any, Any]:

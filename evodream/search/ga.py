@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from deap import base, tools
 
+from ..errors import EvodreamError
 from ..genomes.base import Encoding
 from .base import Record
 from .populations import PopulationSearch, individual_maker
@@ -27,9 +28,12 @@ class GeneticAlgorithm(PopulationSearch):
     def __init__(self, encoding: Encoding, targets: Sequence[int], rng: np.random.Generator, *,
                  population_size: int = 10, tournament_size: int = 3, elite_count: int = 1,
                  crossover_rate: float = 0.0, mutation_rate: float = 1.0):
+        if population_size <= elite_count:
+            raise EvodreamError(f"the GA keeps {elite_count} elite(s) and breeds the rest: "
+                                f"give --population {elite_count + 1} or more, not {population_size}")
         super().__init__(encoding, targets, rng, population_size=population_size,
                          crossover_rate=crossover_rate)
-        self.elite_count = min(elite_count, population_size)
+        self.elite_count = elite_count
         self.mutation_rate = mutation_rate  # chance an offspring is mutated (DEAP's mutpb)
         self.toolbox = base.Toolbox()
         self.toolbox.register("select", tools.selTournament, tournsize=tournament_size)

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import EvodreamError
 from ..genomes.base import Encoding
 from ..statecheck import BadState, check_int, check_list, check_rng, check_type
 from .archive import Archive
@@ -41,6 +42,12 @@ class MapElites(Search):
             adaptive=adaptive)]
         # Asked, not yet told: (population, [info per emitter] or None for a random batch)
         self._asked: deque = deque()
+        for emitter, n in zip(self.emitters, self.shares()):
+            if n < emitter.min_children:
+                needed = len(self.emitters) * max(e.min_children for e in self.emitters)
+                raise EvodreamError(f"the {emitter.name or type(emitter).__name__} emitter needs at least "
+                                    f"{emitter.min_children} children a generation but gets {n} of the "
+                                    f"{batch_size}: give --population {needed} or more")
 
     def shares(self) -> list[int]:
         """Children per emitter in every batch."""

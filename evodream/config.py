@@ -54,9 +54,10 @@ def auto_recipe(config: "EvolveConfig", channels: int, input_size: int, targets:
 
     Colour models of ImageNet size get lowres-cma when asked for a few classes and paper-cppn for
     more (measured: README, "ImageNet efficiency"); everything else, MNIST included, keeps the
-    fast recipe. A user's own choice of encoding or emitters keeps the fast recipe's other settings.
+    fast recipe. A user's own choice of encoding or emitters keeps the fast recipe's other settings,
+    and so does another algorithm than MAP-Elites (the GA and NSGA-II have no emitters, so no CMA).
     """
-    if config.emitters is None and channels == 3 and input_size >= 64:
+    if config.algorithm == "map-elites" and config.emitters is None and channels == 3 and input_size >= 64:
         if targets <= AUTO_FEW_TARGETS and config.encoding in (None, "lowres", "spectral"):
             return "lowres-cma"
         if targets > AUTO_FEW_TARGETS and config.encoding is None:

@@ -222,6 +222,8 @@ def test_cppn_with_vector_keeps_topology_and_bounds():
     ((3, 224, 11), {"encoding": "direct"}, "fast", "direct", "mutation"),  # the user's choice stands
     ((3, 224, 1), {"encoding": "cppn"}, "fast", "cppn", "mutation"),
     ((3, 224, 1), {"recipe": "cppn-cma"}, "cppn-cma", "cppn", "mutation,cma"),
+    ((3, 224, 1), {"algorithm": "nsga2"}, "fast", "direct", "mutation"),  # no emitters, so no CMA
+    ((3, 224, 1000), {"algorithm": "ga"}, "fast", "direct", "mutation"),
 ])
 def test_auto_recipe(model, settings, recipe, encoding, emitters):
     config = EvolveConfig(**settings).resolved(model)

@@ -140,6 +140,7 @@ def resume(out: str | Path, overrides: dict | None = None, *, progress: bool = T
     """Continue the run in `out` from its checkpoint; `overrides` may change only when it stops."""
     run = RunFolder.open(out, kind="evolve")
     with run.lock():  # before reading the checkpoint: another process may be writing it
+        run.check_writable()
         return _resume(run, overrides or {}, progress)
 
 

@@ -244,6 +244,20 @@ class RunFolder:
         _check_targets(manifest, run.path / MANIFEST)
         return run
 
+    def check_writable(self) -> None:
+        """Before a resumed run spends its time: where its outputs go holds nothing in their way."""
+        elites = self.path / "elites"
+        if elites.exists() and not elites.is_dir():
+            raise EvodreamError(f"{elites} is a file, not the run's elites folder: move it away, then resume")
+        for name in ("elites.png", SUMMARY, CHECKPOINT, METRICS, "reached.json"):
+            if (self.path / name).is_dir():
+                raise EvodreamError(f"{self.path / name} is a folder, not the run's file: move it away, "
+                                    "then resume")
+        try:
+            elites.mkdir(exist_ok=True)  # (deleted by hand: the run writes its elites anew at the end)
+        except OSError as exc:
+            raise EvodreamError(f"cannot create {elites}: {exc.strerror}") from None
+
     @property
     def manifest(self) -> dict:
         return read_json(self.path / MANIFEST, "run's manifest")
@@ -272,7 +286,7 @@ class RunFolder:
             if rows and None in rows[-1].values():
                 rows.pop()  # a row cut short by a crash (a resume rewrites it)
             return [{k: float(v) for k, v in row.items()} for row in rows]
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, csv.Error) as exc:
             raise EvodreamError(f"{self.path / METRICS} cannot be read ({exc}): the run is corrupt") from None
 
     def truncate_metrics(self, generation: int, size: int | None = None) -> None:

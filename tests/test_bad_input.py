@@ -48,6 +48,17 @@ def workspace(tmp_path_factory):
     manifest = ws / "targets-run" / "manifest.json"
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "targets": ["3"]}))
     (ws / "halve.toml").write_text("halve_every = -1\n")
+    for name in ("elites-file-run", "wide-metrics-run", "reached-huge-run", "broken-png-run"):
+        shutil.copytree(ws / "run", ws / name)
+    shutil.rmtree(ws / "elites-file-run" / "elites")
+    (ws / "elites-file-run" / "elites").write_text("not a folder")
+    with open(ws / "wide-metrics-run" / "metrics.csv", "a") as handle:
+        handle.write("5," + "9" * 200_000 + "\n")  # past the csv module's field limit
+    reached = ws / "reached-huge-run" / "reached.json"
+    data = json.loads(reached.read_text())
+    data["first_evaluation"] = {key: [10 ** 400] * len(v) for key, v in data["first_evaluation"].items()}
+    reached.write_text(json.dumps(data))
+    next((ws / "broken-png-run" / "elites").glob("*.png")).write_bytes(b"\x89PNG\r\n\x1a\n cut")
     shutil.copytree(ws / "run", ws / "priors-list-run")
     manifest = ws / "priors-list-run" / "manifest.json"
     edited = json.loads(manifest.read_text())
@@ -149,6 +160,14 @@ CASES = {
     "classes: nothing matches": (["classes", "lenet-mnist", "--search", "zebra"], "no class of lenet-mnist"),
     "models: unknown flag": (["models", "--all"], "unrecognized arguments: --all"),
     "unknown subcommand": (["breed"], "invalid choice: 'breed'"),
+    "evolve: resume where elites is a file": (["evolve", "--resume", "elites-file-run", "--generations", "9"],
+                                              "is a file, not the run's elites folder"),
+    "report: metrics field past csv's limit": (["report", "wide-metrics-run", "--out", "rep"],
+                                               "metrics.csv cannot be read (field larger than field limit"),
+    "report: reached.json past int64": (["report", "reached-huge-run", "--out", "rep"],
+                                        "reached.json is corrupt: delete it"),
+    "report: elite PNG cut short": (["report", "broken-png-run", "--out", "rep"],
+                                    "is not a readable picture"),
     "report: not a run": (["report", "plain", "--out", "rep"], "not an evodream run"),
     "report: --out is a file": (["report", "run", "--out", "notes.txt"], "is a file"),
     "report: zero classes": (["report", "run", "--out", "rep", "--max-classes", "0"], "must be positive"),

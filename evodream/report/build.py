@@ -69,15 +69,16 @@ def write_report(runs, out: str | Path, *, title: str = "evodream report", max_c
     for record in records:
         if out.resolve() == record.path.resolve() or record.path.resolve() in out.resolve().parents:
             raise EvodreamError(f"--out {out} lies inside the run {record.path}: write the report elsewhere")
-    _prepare(out)
     rows = summary_rows(records)
     figures = {"confidence": plots.confidence_curves(records), "reached": plots.reached_curves(records),
                "naturalness": plots.naturalness_scatter(records)}
+    # The page before the folder: an elite picture that cannot be read then leaves no half a report.
+    page = html_page.page(records, [formatted(r) for r in rows], transfer_table(records), figures,
+                          title=title, tile=tile, max_classes=max_classes, sections=sections)
+    _prepare(out)
     for name, png in figures.items():
         if png is not None:
             write_atomic(out / "figures" / f"{name}.png", png)
-    page = html_page.page(records, [formatted(r) for r in rows], transfer_table(records), figures,
-                          title=title, tile=tile, max_classes=max_classes, sections=sections)
     write_atomic(out / "index.html", page.encode())
     write_atomic(out / "summary.md", markdown(records, rows, title, sections).encode())
     write_atomic(out / "summary.csv", csv_text(rows, [key for key, _ in SUMMARY_COLUMNS]).encode())

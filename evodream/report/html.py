@@ -10,6 +10,7 @@ from itertools import groupby
 
 from PIL import Image
 
+from ..errors import EvodreamError
 from .load import RunRecord
 from .tables import DISPLAY_COLUMNS, NOTES, fmt_confidence
 
@@ -48,11 +49,15 @@ def data_uri(png: bytes) -> str:
 
 
 def thumbnail(path, tile: int) -> bytes:
-    with Image.open(path) as picture:
-        picture = picture.convert("RGB")
-        # Small images (MNIST 28 px) are enlarged with sharp pixel blocks, large ones smoothed down.
-        resample = Image.NEAREST if picture.width < tile else Image.LANCZOS
-        picture = picture.resize((tile, tile), resample)
+    try:
+        with Image.open(path) as picture:
+            picture = picture.convert("RGB")
+            # Small images (MNIST 28 px) are enlarged with sharp pixel blocks, large ones smoothed down.
+            resample = Image.NEAREST if picture.width < tile else Image.LANCZOS
+            picture = picture.resize((tile, tile), resample)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # cut short, not a PNG, a folder
+        raise EvodreamError(f"{path} is not a readable picture ({exc.__class__.__name__}): the run's "
+                            "elites are corrupt; restore them or leave the run out") from None
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -63,8 +63,9 @@ class RunRecord:
 
     @property
     def wall_seconds(self) -> float:
-        if self.summary and "wall_seconds" in self.summary:
-            return float(self.summary["wall_seconds"])
+        recorded = _number(self.summary.get("wall_seconds")) if self.summary else None
+        if recorded is not None:
+            return recorded
         return self.last["wall_seconds"]
 
 
@@ -133,10 +134,14 @@ def _read_reach(run: RunFolder, metrics: dict, targets: int) -> Reach:
     if not path.exists():
         return derive_reach(metrics, targets)
     data = read_json(path, "run's reached.json")
+    def evaluation(value) -> int | None:
+        if value is not None and not 0 <= int(value) < 2 ** 63:
+            raise ValueError(value)
+        return None if value is None else int(value)
+
     try:
-        first = {t: [None if v is None else int(v) for v in data["first_evaluation"][threshold_key(t)]]
-                 for t in THRESHOLDS}
-    except (KeyError, TypeError, ValueError):
+        first = {t: [evaluation(v) for v in data["first_evaluation"][threshold_key(t)]] for t in THRESHOLDS}
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise EvodreamError(f"{path} is corrupt: "
                             "delete it and the report falls back to metrics.csv") from None
     if any(len(v) != targets for v in first.values()):
@@ -146,7 +151,12 @@ def _read_reach(run: RunFolder, metrics: dict, targets: int) -> Reach:
 
 
 def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float range: not a figure evodream wrote
+        return None
 
 
 def _read_elites(run: RunFolder) -> list[Elite]:

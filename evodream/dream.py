@@ -47,6 +47,8 @@ FORMAT_VERSION = 1
 MAX_DREAM_SIZE = 8192
 MAX_OCTAVES = 64          # past this every octave is the smallest size already
 MAX_FRAME_MS = 655_350    # a GIF stores a frame's duration in 16 bits of centiseconds
+MAX_ZOOM_FRAMES = 10_000  # hours of dreaming at any size; more is a typo
+MAX_OCTAVE_SCALE = 16.0   # past this the second octave is already below the smallest size
 # The bundled scikit-image photo dreamed on when no --image is given, by the model's channels.
 DEFAULT_PHOTOS = {3: "chelsea", 1: "camera"}
 
@@ -93,6 +95,9 @@ class DreamResult:
 def validate(config: DreamConfig) -> DreamConfig:
     from .objectives.priors import parse_priors
 
+    if config.target is not None and not config.target.strip(" ,"):
+        raise EvodreamError("--target is empty: give class names or indices, "
+                            "or leave it out to dream a layer")
     if config.layer and config.target:
         raise EvodreamError("give --layer or --target, not both: a dream amplifies one layer or some classes")
     if config.image and config.photo:
@@ -107,15 +112,17 @@ def validate(config: DreamConfig) -> DreamConfig:
             raise EvodreamError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if config.octaves > MAX_OCTAVES:
         raise EvodreamError(f"--octaves must be at most {MAX_OCTAVES}, got {config.octaves}")
+    if config.zoom_frames > MAX_ZOOM_FRAMES:
+        raise EvodreamError(f"--zoom-frames must be at most {MAX_ZOOM_FRAMES:,}, got {config.zoom_frames}")
     if config.frame_ms > MAX_FRAME_MS:
         raise EvodreamError(f"--frame-ms must be at most {MAX_FRAME_MS:,} (a GIF frame lasts at most "
                             f"655.35 s), got {config.frame_ms}")
     if not MIN_OCTAVE_SIZE <= config.size <= MAX_DREAM_SIZE:
         raise EvodreamError(f"--size must be from {MIN_OCTAVE_SIZE} to {MAX_DREAM_SIZE} pixels, "
                             f"got {config.size}")
-    if not config.octave_scale > 1:
-        raise EvodreamError(f"--octave-scale must be above 1 (each octave is that much smaller), "
-                            f"got {config.octave_scale}")
+    if not 1 < config.octave_scale <= MAX_OCTAVE_SCALE:
+        raise EvodreamError(f"--octave-scale must be above 1 and at most {MAX_OCTAVE_SCALE:g} (each octave "
+                            f"is that much smaller), got {config.octave_scale}")
     if not config.step_size > 0:
         raise EvodreamError(f"--step-size must be positive, got {config.step_size}")
     if config.jitter < 0:

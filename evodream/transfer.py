@@ -140,6 +140,9 @@ def transfer(run_path: str | Path, models: list[str], *, transforms: list[str] |
         raise EvodreamError(f"{run.path} has no elites yet: "
                             "let the run finish (runs write elites when they stop)")
     folder = Path(out) if out else run.path
+    if folder.resolve() != run.path.resolve() and run.path.resolve() in folder.resolve().parents:
+        raise EvodreamError(f"--out {folder} lies inside the run {run.path}: leave --out out to write into "
+                            "the run folder itself, or give a folder outside it")
     json_path, csv_path = folder / TRANSFER_JSON, folder / TRANSFER_CSV
     existing = [p for p in (json_path, csv_path) if p.exists()]
     if existing and not force:

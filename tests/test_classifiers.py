@@ -199,6 +199,23 @@ def tiny_on_path(monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.parametrize("flags", [["--list-layers"], ["--layer", "conv"], []])
+def test_a_torchscript_model_cannot_dream_a_layer(tiny_on_path, tmp_path, capsys, flags):
+    """TorchScript modules take no forward hooks: one line pointing to --target, not a RuntimeError."""
+    import tiny_models
+
+    from evodream.cli import main
+
+    path = tmp_path / "tiny.ts"
+    torch.jit.script(tiny_models.make_tiny()).save(str(path))
+    code = main(["dream", "--model", str(path), "--input-size", "8", "--size", "16", "--quiet",
+                 "--out", str(tmp_path / "d"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot report its layers' outputs" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_custom_torchscript(tiny_on_path, tmp_path):
     import tiny_models
 

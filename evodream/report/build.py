@@ -62,6 +62,10 @@ def write_report(runs, out: str | Path, *, title: str = "evodream report", max_c
                  tile: int = 96, sections=()) -> Report:
     """`sections`: extra tables, each (heading, note, formatted rows, columns), shown before the runs'
     table (evodream sweep adds one row per grid cell)."""
+    try:
+        title.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 on the command line (surrogate escapes)
+        raise EvodreamError("--title is not valid UTF-8 text: retype it") from None
     records = load_runs(runs)
     if max_classes <= 0:
         raise EvodreamError(f"--max-classes must be positive, got {max_classes}")

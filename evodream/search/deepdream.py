@@ -51,7 +51,14 @@ def layer_names(module: torch.nn.Module) -> list[str]:
     return [name for name, _ in module.named_modules() if name]
 
 
+def _check_hookable(module: torch.nn.Module) -> None:
+    if isinstance(module, torch.jit.ScriptModule):
+        raise EvodreamError("a TorchScript model cannot report its layers' outputs (no forward hooks): dream "
+                            "toward classes with --target, or load the model as package.module:function")
+
+
 def find_layer(module: torch.nn.Module, name: str) -> torch.nn.Module:
+    _check_hookable(module)
     layers = dict(module.named_modules())
     if not name or name not in layers:
         hint = difflib.get_close_matches(name, [n for n in layers if n], n=3)
@@ -62,6 +69,7 @@ def find_layer(module: torch.nn.Module, name: str) -> torch.nn.Module:
 
 
 def default_layer(classifier) -> str:
+    _check_hookable(classifier.module)
     if classifier.name in DEFAULT_LAYERS:
         return DEFAULT_LAYERS[classifier.name]
     # Shortcut projections (ResNet's downsample) only add a block's input back: they dream poorly.
@@ -84,6 +92,7 @@ def _normalised(classifier, images: torch.Tensor) -> torch.Tensor:
 
 def layer_shapes(classifier) -> list[tuple[str, str, tuple | None]]:
     """(name, module type, output shape at the model's input size) for every named module."""
+    _check_hookable(classifier.module)
     shapes: dict[str, tuple] = {}
     hooks = []
     for name, module in classifier.module.named_modules():

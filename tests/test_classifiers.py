@@ -228,6 +228,9 @@ def test_custom_torchscript(tiny_on_path, tmp_path):
     classes.write_text("ant\nbee\n\ncat\n")
     clf = load_classifier(str(path), input_size=8, classes_file=str(classes))
     assert clf.class_names == ["ant", "bee", "cat"]
+    classes.write_text("ant\nbee\nAnt\n")  # `--target ant` could only ever mean one of them
+    with pytest.raises(EvodreamError, match="names 'Ant' twice"):
+        load_classifier(str(path), input_size=8, classes_file=str(classes))
     x = torch.rand(4, 1, 8, 8)
     assert clf.queries == 0
     with torch.no_grad():

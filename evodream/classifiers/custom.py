@@ -158,7 +158,7 @@ def _probe(module: nn.Module, name: str, size: int, channels: int | None, device
             with torch.inference_mode():
                 out = module(dummy)
         except Exception as e:
-            errors.append(f"{c} channels: {_one_line(e)[:150]}")
+            errors.append(f"{c} channels: {_last_reason(e)[:150]}")
             continue
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -194,6 +194,12 @@ def _class_names(classes_file: str | None, num_classes: int, name: str) -> Seque
             f"cannot read classes file {classes_file!r} ({_one_line(e)}): "
             "give a UTF-8 text file, one class name per line"
         ) from None
+    seen: dict[str, int] = {}
+    for line, class_name in enumerate(names, 1):
+        first = seen.setdefault(class_name.lower(), line)
+        if first != line:  # class names are looked up case-insensitively: a twin would hide one class
+            raise EvodreamError(f"classes file {classes_file!r} names {class_name!r} twice (names {first} and "
+                                f"{line}, ignoring case): give each class its own name")
     if len(names) != num_classes:
         raise EvodreamError(
             f"classes file {classes_file!r} has {len(names)} names "
@@ -205,3 +211,9 @@ def _class_names(classes_file: str | None, num_classes: int, name: str) -> Seque
 
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
+
+
+def _last_reason(e: BaseException) -> str:
+    """TorchScript wraps an error in its own traceback; the error itself is the last line."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[-1] if "Traceback of TorchScript" in str(e) and lines else _one_line(e)

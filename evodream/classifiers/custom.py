@@ -198,8 +198,8 @@ def _class_names(classes_file: str | None, num_classes: int, name: str) -> Seque
     for line, class_name in enumerate(names, 1):
         first = seen.setdefault(class_name.lower(), line)
         if first != line:  # class names are looked up case-insensitively: a twin would hide one class
-            raise EvodreamError(f"classes file {classes_file!r} names {class_name!r} twice (names {first} and "
-                                f"{line}, ignoring case): give each class its own name")
+            raise EvodreamError(f"classes file {classes_file!r} names {class_name!r} twice (names {first} "
+                                f"and {line}, ignoring case): give each class its own name")
     if len(names) != num_classes:
         raise EvodreamError(
             f"classes file {classes_file!r} has {len(names)} names "

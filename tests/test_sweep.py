@@ -1,6 +1,7 @@
 """evodream sweep: grid expansion, local and Ray executors, resume after a kill, retries."""
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,6 +166,24 @@ def test_a_damaged_sweep_record_is_refused_and_kept(tmp_path, capsys, edit, mess
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert record.read_bytes() == damaged
+
+
+@pytest.mark.parametrize("block", ["sweep.log", "runs/map-elites_seed0"])
+def test_a_file_in_the_sweeps_way_is_named_before_any_job(tmp_path, capsys, block):
+    grid = _toml(tmp_path / "g.toml", "[grid]\nseed = 0\n[settings]\nmax_evals = 20\n")
+    out = tmp_path / "s"
+    assert main(["sweep", str(grid), "--jobs", "1", "--threads", "1", "--out", str(out), "--quiet"]) == 0
+    shutil.rmtree(out / "runs" / "map-elites_seed0")
+    if block == "sweep.log":
+        (out / "sweep.log").unlink()
+        (out / "sweep.log").mkdir()
+    else:
+        (out / block).write_text("mine")
+    capsys.readouterr()
+    assert main(["sweep", str(grid), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / block} is in the way of the sweep's own" in err and err.count("\n") == 1, err
+    assert not (out / "runs" / "map-elites_seed0").is_dir()
 
 
 # -- local runs ---------------------------------------------------------------------------------

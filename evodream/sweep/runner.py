@@ -110,6 +110,13 @@ def _prepare(out: Path, grid: Grid, threads: int) -> tuple[list, bool]:
             job["config"]["threads"] = old["config"].get("threads", job["config"]["threads"])
         records.append({**job, "folder": f"{RUNS}/{job['name']}", "status": "pending", "attempts": 0,
                         "errors": [], "reused": False})
+    # Files in the way fail here, in one line, rather than in every job or after the first one ran.
+    in_the_way = [out / LOG] if (out / LOG).is_dir() else []
+    in_the_way += [out / r["folder"] for r in records if (out / r["folder"]).is_file()]
+    if in_the_way:
+        raise EvodreamError(f"{in_the_way[0]} is in the way of the sweep's own "
+                            f"{'log' if in_the_way[0].name == LOG else 'run folder'}: move it away, then "
+                            "run the sweep again")
     return records, earlier is not None
 
 

@@ -208,7 +208,22 @@ def _read_state(out: Path) -> dict:
         )
     if not isinstance(state.get("rounds"), list) or not isinstance(state.get("config"), dict):
         raise EvodreamError(f"{out / HARDEN} is corrupt (no config or rounds): start a new run")
+    classes, rounds = state.get("classes"), state["rounds"]
+    problem = None
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        problem = "classes is not a list of two or more names"
+    elif not _is_image_shape(state.get("image_shape")):
+        problem = "image_shape is not [channels, height, width]"
+    elif not all(isinstance(r, dict) and r.get("round") == i for i, r in enumerate(rounds)):
+        problem = "its rounds are not numbered 0, 1, 2, ..."
+    if problem:
+        raise EvodreamError(f"{out / HARDEN} is corrupt ({problem}): restore it from a good copy")
     return state
+
+
+def _is_image_shape(shape) -> bool:
+    return (isinstance(shape, list) and len(shape) == 3
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 1 << 16 for n in shape))
 
 
 def _run(out: Path, log) -> HardenResult:
@@ -518,6 +533,9 @@ def load_round_classifier(folder: str | Path, device: str = "cpu"):
     from .classifiers import Classifier
 
     net, info = load_round_model(folder)
-    channels, size = int(info["image_shape"][0]), int(info["image_shape"][-1])
+    if not _is_image_shape(info.get("image_shape")):
+        raise EvodreamError(f"{Path(folder) / MODEL_INFO} is corrupt (image_shape is not [channels, height, "
+                            "width]): the round cannot be loaded")
+    channels, size = info["image_shape"][0], info["image_shape"][-1]
     return Classifier(net, name=f"harden:{Path(folder).name}:{info['hook']}", class_names=info["class_names"],
                       input_size=size, channels=channels, device=device)

@@ -2,6 +2,7 @@
 in the training set, held-out accuracy, kill + resume, loading a round's network, bad input."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -201,3 +202,35 @@ def test_bad_input_is_one_line_and_exit_2(finished, tmp_path, capsys, args, mess
     assert not (tmp_path / "new").exists()
     assert (existing / "notes.txt").read_text() == "keep me"
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda state: state["rounds"][0].update(round="x"), "its rounds are not numbered 0, 1, 2"),
+    (lambda state: state.update(classes=[]), "classes is not a list of two or more names"),
+    (lambda state: state.update(image_shape="x"), "image_shape is not [channels, height, width]"),
+])
+def test_a_damaged_harden_record_is_refused_before_any_round(finished, tmp_path, capsys, edit, message):
+    out, _ = finished
+    copy = tmp_path / "h"
+    shutil.copytree(out, copy)
+    state = json.loads((copy / "harden.json").read_text())
+    edit(state)
+    (copy / "harden.json").write_text(json.dumps(state))
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    code = main(["harden", "--resume", str(copy), "--rounds", str(len(state["rounds"]) + 1), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_a_round_with_a_damaged_image_shape_is_refused(finished, tmp_path, capsys):
+    out, _ = finished
+    copy = tmp_path / "h"
+    shutil.copytree(out, copy)
+    record = copy / "round-01" / "model.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "image_shape": [0, 0, 0]}))
+    code = main(["evolve", "--model", f"harden:{copy}/round-01", "--max-evals", "20", "--quiet",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "image_shape is not [channels, height, width]" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()

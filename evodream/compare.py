@@ -129,6 +129,10 @@ def compare(out: str | Path, *, model: str = "lenet-mnist", targets: str = "all"
     check_seed(seed, "--seed")
     if priors == "default":
         priors = default_priors()
+    if priors:  # checked even when no +priors method runs: a typo should not pass unseen
+        from .objectives.priors import parse_priors
+
+        parse_priors(priors)
     methods = methods or available_methods(with_priors=priors is not None)
     if any(m.endswith(PRIOR_SUFFIX) for m in methods) and not priors:
         raise EvodreamError("the +priors methods need a prior set: pass --priors NAME=WEIGHT,... "

@@ -179,6 +179,9 @@ CASES = {
     "compare: unknown method": (["compare", "--methods", "hillclimb", "--out", "cmp"],
                                 "unknown method 'hillclimb'"),
     "compare: empty --methods": (["compare", "--methods", ",", "--out", "cmp"], "no --methods given"),
+    "compare: unknown prior, no +priors method": (
+        ["compare", "--methods", "map-elites-direct", "--priors", "bogus=1", "--out", "cmp"],
+        "unknown prior 'bogus'"),
     "compare: zero budget": (["compare", "--budget", "0", "--out", "cmp"], "--budget must be a positive"),
     "compare: negative seed": (["compare", "--seed", "-1", "--out", "cmp"], "--seed must be a whole number"),
     "transfer: unknown model": (["transfer", "run", "--models", "lenet-mnst", "--out", "tr"],

@@ -16,9 +16,10 @@ class BadState(Exception):
     """A field of saved state that a resume could not use; the message names it."""
 
 
-def check_int(value, where, low=0):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise BadState(f"{where} must be an integer >= {low}, got {value!r:.40}")
+def check_int(value, where, low=0, high=2 ** 63 - 1):
+    """Counts, indices and seeds: none that evodream writes leaves int64."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadState(f"{where} must be an integer from {low} to {high:,}, got {value!r:.40}")
     return value
 
 

@@ -59,6 +59,11 @@ def workspace(tmp_path_factory):
     data["first_evaluation"] = {key: [10 ** 400] * len(v) for key, v in data["first_evaluation"].items()}
     reached.write_text(json.dumps(data))
     next((ws / "broken-png-run" / "elites").glob("*.png")).write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    shutil.copytree(ws / "run", ws / "huge-count-run")
+    checkpoint = ws / "huge-count-run" / "checkpoint.json"
+    state = json.loads(checkpoint.read_text())
+    state["search"]["evaluations"] = 2 ** 80
+    checkpoint.write_text(json.dumps(state))
     shutil.copytree(ws / "run", ws / "priors-list-run")
     manifest = ws / "priors-list-run" / "manifest.json"
     edited = json.loads(manifest.read_text())
@@ -160,6 +165,8 @@ CASES = {
     "classes: nothing matches": (["classes", "lenet-mnist", "--search", "zebra"], "no class of lenet-mnist"),
     "models: unknown flag": (["models", "--all"], "unrecognized arguments: --all"),
     "unknown subcommand": (["breed"], "invalid choice: 'breed'"),
+    "evolve: checkpoint count past int64": (["evolve", "--resume", "huge-count-run", "--generations", "9"],
+                                            "search.evaluations must be an integer from 0 to"),
     "evolve: resume where elites is a file": (["evolve", "--resume", "elites-file-run", "--generations", "9"],
                                               "is a file, not the run's elites folder"),
     "report: metrics field past csv's limit": (["report", "wide-metrics-run", "--out", "rep"],

@@ -378,7 +378,8 @@ def load_images(folder: str | Path, split: str | None = None) -> dict:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in ("images", "targets", "confidences", "runs", "train")}
     except FileNotFoundError:
-        raise EvodreamError(f"{path} is missing: the harden run is incomplete; --resume it") from None
+        raise EvodreamError(f"{path} is missing: its round has not finished (`evodream harden --resume` "
+                            "finishes it), or the file was removed (restore it or start a new run)") from None
     except (OSError, ValueError, KeyError) as exc:
         raise EvodreamError(
             f"{path} is corrupt ({type(exc).__name__}): the harden run cannot continue"

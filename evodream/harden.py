@@ -47,6 +47,7 @@ from .config import MAX_SEED, check_seed, coerce_setting, set_torch_threads
 from .errors import EvodreamError
 from .retrain import DEFAULT_HOOK, Task, call_hook, fit, predict, with_fooling
 from .runs import RunFolder, check_new_folder, read_json, write_atomic, write_json
+from .statecheck import is_whole
 
 FORMAT_VERSION = 1
 FOOLING = 0.9999          # an image fools the network at this confidence (the paper's MNIST bar)
@@ -222,8 +223,7 @@ def _read_state(out: Path) -> dict:
 
 
 def _is_image_shape(shape) -> bool:
-    return (isinstance(shape, list) and len(shape) == 3
-            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 1 << 16 for n in shape))
+    return isinstance(shape, list) and len(shape) == 3 and all(is_whole(n, 1, 1 << 16) for n in shape)
 
 
 def _run(out: Path, log) -> HardenResult:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from .errors import EvodreamError
+from .statecheck import is_whole
 
 FORMAT_VERSION = 1       # of the run folder (manifest, metrics, elites)
 CHECKPOINT_FORMAT = 2    # of checkpoint.json (2: ask/tell searches, archive + emitters)
@@ -72,6 +73,12 @@ def holds_only_leftovers(folder: Path) -> bool:
         if path.is_symlink() or not (path.is_dir() or temporary):
             return False
     return True
+
+
+def lies_within(path: Path, folder: Path) -> bool:
+    """Whether `path` is `folder` or somewhere inside it (links resolved)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
 
 
 def check_new_folder(path: Path) -> None:
@@ -163,8 +170,8 @@ def _check_targets(manifest: dict, path: Path) -> None:
     """The manifest's targets and their names, which every command reading a run indexes by."""
     targets, names = manifest.get("targets"), manifest.get("target_names")
     problem = None
-    if targets is not None and not (isinstance(targets, list) and all(
-            isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2 ** 31 for t in targets)):
+    if targets is not None and not (isinstance(targets, list) and all(is_whole(t, 0, 2 ** 31 - 1)
+                                                                      for t in targets)):
         problem = "targets is not a list of class indices"
     elif names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         problem = "target_names is not a list of names"
@@ -178,7 +185,7 @@ def _check_elite(record: dict, path: Path) -> None:
     """The fields other commands index and compute with; a hand-edited file fails here, in one line."""
     index, name, confidence = record.get("class_index"), record.get("class_name"), record.get("confidence")
     problem = None
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 2 ** 31:
+    if not is_whole(index, 0, 2 ** 31 - 1):
         problem = f"class_index {index!r} is not a class index"
     elif not isinstance(name, str):
         problem = f"class_name {name!r} is not text"

@@ -16,9 +16,14 @@ class BadState(Exception):
     """A field of saved state that a resume could not use; the message names it."""
 
 
+def is_whole(value, low=0, high=2 ** 63 - 1) -> bool:
+    """An int (not a bool: JSON's true is no count) from low to high; by default within int64."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def check_int(value, where, low=0, high=2 ** 63 - 1):
     """Counts, indices and seeds: none that evodream writes leaves int64."""
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+    if not is_whole(value, low, high):
         raise BadState(f"{where} must be an integer from {low} to {high:,}, got {value!r:.40}")
     return value
 
@@ -63,8 +68,7 @@ def check_python_random(state, where):
         raise BadState(f"{where} must be [version, 625 integers, gauss]")
     check_int(state[0], f"{where}[0]")
     internal = check_type(state[1], list, f"{where}[1]")
-    if len(internal) != 625 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 32
-                                       for v in internal):
+    if len(internal) != 625 or not all(is_whole(v, 0, 2 ** 32 - 1) for v in internal):
         raise BadState(f"{where}[1] must be 625 integers in [0, 2^32)")
     if state[2] is not None:
         check_number(state[2], f"{where}[2]")

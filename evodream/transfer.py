@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .classifiers import Classifier, load_classifier
 from .errors import EvodreamError
-from .runs import RunFolder, write_atomic, write_json
+from .runs import RunFolder, lies_within, write_atomic, write_json
 
 TRANSFER_JSON = "transfer.json"
 TRANSFER_CSV = "transfer.csv"
@@ -140,7 +140,7 @@ def transfer(run_path: str | Path, models: list[str], *, transforms: list[str] |
         raise EvodreamError(f"{run.path} has no elites yet: "
                             "let the run finish (runs write elites when they stop)")
     folder = Path(out) if out else run.path
-    if folder.resolve() != run.path.resolve() and run.path.resolve() in folder.resolve().parents:
+    if lies_within(folder, run.path) and folder.resolve() != run.path.resolve():
         raise EvodreamError(f"--out {folder} lies inside the run {run.path}: leave --out out to write into "
                             "the run folder itself, or give a folder outside it")
     json_path, csv_path = folder / TRANSFER_JSON, folder / TRANSFER_CSV

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EvodreamError
-from ..runs import write_atomic
+from ..runs import lies_within, write_atomic
 from . import html as html_page
 from . import plots
 from .load import RunRecord, dumps, load_runs
@@ -71,7 +71,7 @@ def write_report(runs, out: str | Path, *, title: str = "evodream report", max_c
         raise EvodreamError(f"--max-classes must be positive, got {max_classes}")
     out = Path(out)
     for record in records:
-        if out.resolve() == record.path.resolve() or record.path.resolve() in out.resolve().parents:
+        if lies_within(out, record.path):
             raise EvodreamError(f"--out {out} lies inside the run {record.path}: write the report elsewhere")
     rows = summary_rows(records)
     figures = {"confidence": plots.confidence_curves(records), "reached": plots.reached_curves(records),

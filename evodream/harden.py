@@ -190,8 +190,9 @@ def resume_harden(out: str | Path, rounds: int | None = None, *,
     state = _read_state(out)
     if rounds is not None:
         config = config_from({"rounds": rounds}, base=config_from(state["config"]))
-        state["config"] = config.to_dict()
-        write_json(out / HARDEN, state)
+        if config.to_dict() != state["config"]:
+            state["config"] = config.to_dict()
+            write_json(out / HARDEN, state)
     return _run(out, log)
 
 
@@ -288,7 +289,6 @@ def _describe(config: HardenConfig, task: Task) -> dict:
 # -- one round ------------------------------------------------------------------------------------
 def _round(out: Path, config: HardenConfig, state: dict, number: int, log) -> dict:
     folder = out / f"round-{number:02d}"
-    folder.mkdir(exist_ok=True)
     names = state["classes"]
     info = _model(out, folder, config, state, number, log)
     runs = [(f"train-{i:02d}", i) for i in range(config.images_per_class)]
@@ -321,13 +321,13 @@ def _model(out: Path, folder: Path, config: HardenConfig, state: dict, number: i
     names, k = state["classes"], len(state["classes"])
     started = time.perf_counter()
     if number == 0:
-        task = call_hook(config.model, None)
+        task = _hook_task(out, config, state, None)
         train, fooling = task.train, 0
     else:
         fooling_images = training_fooling_images(out, number)
         # Seeded before the hook builds the network: its initial weights come from this seed.
         torch.manual_seed(config.seed * SEED_STRIDE + number)
-        task = call_hook(config.model, k + 1)
+        task = _hook_task(out, config, state, k + 1)
         train = with_fooling(task.train, fooling_images, k)
         fooling = len(fooling_images)
         log(
@@ -352,9 +352,21 @@ def _model(out: Path, folder: Path, config: HardenConfig, state: dict, number: i
             "train_seconds": round(time.perf_counter() - started, 3)}
     buffer = io.BytesIO()
     torch.save(task.model.state_dict(), buffer)
+    folder.mkdir(exist_ok=True)
     write_atomic(folder / MODEL, buffer.getvalue())
     write_json(folder / MODEL_INFO, info)  # last: its presence says the model is complete
     return info
+
+
+def _hook_task(out: Path, config: HardenConfig, state: dict, classes: int | None) -> Task:
+    """The hook's task, refused if its images are not the shape the run started with."""
+    task = call_hook(config.model, classes)
+    if list(task.image_shape) != state["image_shape"]:
+        raise EvodreamError(
+            f"{out / HARDEN} records images of shape {state['image_shape']}, but {config.model} gives "
+            f"{list(task.image_shape)}: resume with the hook the run started with, or start a new run"
+        )
+    return task
 
 
 def _held_out(task: Task, k: int) -> dict:

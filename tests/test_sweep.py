@@ -125,6 +125,25 @@ def test_dry_run_lists_the_jobs(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("model, message", [
+    ("missing.ts", "model file 'missing.ts' does not exist"),
+    ("harden:missing/round-01", "harden round folder 'missing/round-01' does not exist"),
+])
+def test_a_missing_model_file_fails_before_any_job(tmp_path, capsys, monkeypatch, model, message):
+    monkeypatch.chdir(tmp_path)  # jobs read model paths from the folder the sweep runs in
+    grid = _toml(tmp_path / "g.toml",
+                 f'[grid]\nmodel = ["lenet-mnist", "{model}"]\n[settings]\nmax_evals = 10\n')
+    for extra in (["--dry-run"], []):
+        assert main(["sweep", str(grid), "--out", "s", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "s").exists()
+    # On Ray the nodes read their own disks: the file is not looked for here (Ray itself is missing).
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["sweep", str(grid), "--ray", "auto", "--out", "s"]) == 2
+    assert "pip install 'evodream[ray]'" in capsys.readouterr().err
+
+
 def test_ray_missing_gives_the_install_hint(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail as if it were not installed
     grid = _toml(tmp_path / "g.toml", "[grid]\nseed = 0\n[settings]\nmax_evals = 10\n")
@@ -227,7 +246,7 @@ def test_kill_mid_sweep_then_rerun_skips_finished_jobs(tmp_path):
         seed = [0, 1]
         [settings]
         target = "all"
-        generations = 120
+        generations = 400  # ~1 s a job: time to kill one after its first checkpoint, even on a busy machine
         goal = "none"
         checkpoint_every = 5
     """)
@@ -268,13 +287,15 @@ def test_kill_mid_sweep_then_rerun_skips_finished_jobs(tmp_path):
     log = (out / "sweep.log").read_text()
     assert all(f"skip {name}: finished earlier" in log for name in finished)
     rows = _metrics(out / "runs" / caught)  # resumed from its checkpoint: each generation exactly once
-    assert [int(r["generation"]) for r in rows] == list(range(1, 121))
+    assert [int(r["generation"]) for r in rows] == list(range(1, 401))
 
 
-def test_failing_job_is_retried_then_reported_while_others_finish(tmp_path, capsys):
+def test_failing_job_is_retried_then_reported_while_others_finish(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.ts").write_text("not a model")  # found up front, fails when a job loads it
     grid = _toml(tmp_path / "g.toml", """
         [grid]
-        model = ["lenet-mnist", "missing.ts"]
+        model = ["lenet-mnist", "broken.ts"]
         [settings]
         target = "3"
         max_evals = 100
@@ -284,16 +305,16 @@ def test_failing_job_is_retried_then_reported_while_others_finish(tmp_path, caps
                  "--quiet"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "failed: missing.ts_map-elites_seed0 after 2 attempt(s)" in captured.err
+    assert "failed: broken.ts_map-elites_seed0 after 2 attempt(s)" in captured.err
     state = json.loads((out / "sweep.json").read_text())
     jobs = {j["name"]: j for j in state["jobs"]}
-    bad, good = jobs["missing.ts_map-elites_seed0"], jobs["lenet-mnist_map-elites_seed0"]
+    bad, good = jobs["broken.ts_map-elites_seed0"], jobs["lenet-mnist_map-elites_seed0"]
     assert bad["status"] == "failed" and bad["attempts"] == 2 and len(bad["errors"]) == 2
-    assert "model file 'missing.ts' does not exist" in bad["errors"][-1]
+    assert "'broken.ts' is not a TorchScript model" in bad["errors"][-1]
     assert good["status"] == "done" and (out / "runs" / good["name"] / "summary.json").exists()
     assert state["counts"]["failed"] == 1 and "1 failed" in captured.out
     log = (out / "sweep.log").read_text()
-    assert "retry missing.ts_map-elites_seed0" in log and "failed missing.ts_map-elites_seed0" in log
+    assert "retry broken.ts_map-elites_seed0" in log and "failed broken.ts_map-elites_seed0" in log
     assert [r["name"] for r in json.loads((out / "report" / "report.json").read_text())] == [good["name"]]
 
 

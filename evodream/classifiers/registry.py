@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 from typing import Sequence
 
 from ..config import ENGINES
@@ -99,8 +100,23 @@ def _load_torch(name: str, *, device: str, classes_file: str | None, input_size:
     raise _unknown_model(name)
 
 
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
+
+
 def _is_custom_form(name: str) -> bool:
-    return name.endswith((".pt", ".pth", ".ts", ".jit")) or ":" in name
+    return name.endswith(MODEL_FILE_SUFFIXES) or ":" in name
+
+
+def missing_model_file(name: str) -> str | None:
+    """What is missing on this machine for a model name that points at a file or folder (a
+    TorchScript file, a harden round), or None: the check a sweep makes before its jobs start."""
+    if name.startswith("harden:"):
+        folder = name.split(":", 1)[1]
+        return None if os.path.isdir(folder) else f"harden round folder {folder!r} does not exist"
+    is_function = ":" in name and not name.endswith(MODEL_FILE_SUFFIXES)
+    if _is_custom(name) and not is_function and not os.path.isfile(name):
+        return f"model file {name!r} does not exist"
+    return None
 
 
 def _unknown_model(name: str) -> EvodreamError:

@@ -37,12 +37,14 @@ def register(sub, parser_class=None) -> None:
 
 def run(args) -> int:
     from ..sweep import load_grid, sweep
-    from ..sweep.grid import value_label
+    from ..sweep.grid import check_model_files, value_label
     from ..sweep.summary import markdown
 
     grid = load_grid(args.grid)
     out = Path(args.out or f"runs/sweep-{Path(args.grid).stem}")
     if args.dry_run:
+        if not args.ray:
+            check_model_files(grid)
         for job in grid.jobs:
             settings = ", ".join(f"{a}={value_label(a, v)}" for a, v in job.axes.items())
             print(f"{out / 'runs' / job.name}  ({job.kind}: {settings})")

@@ -238,6 +238,18 @@ def _check_model(config: dict) -> None:
         raise EvodreamError(f"in the sweep file, model {config['model']}: {exc}") from None
 
 
+def check_model_files(grid: Grid) -> None:
+    """Before jobs start on this machine: every model file or harden round they name is here.
+    (Not for Ray, whose nodes read their own disks.)"""
+    from ..classifiers.registry import missing_model_file
+
+    for job in grid.jobs:
+        problem = missing_model_file(job.config["model"])
+        if problem:
+            raise EvodreamError(f"in the sweep file, {problem} (job {job.name}): check the path, "
+                                "which is read from the folder the sweep runs in")
+
+
 def _job_name(axes: dict, values: dict, kind: str, config: dict) -> str:
     """The varying axes' values, always with the algorithm first and the seed last:
     ``map-elites_cppn_seed0``, ``lenet-mnist_ascent_priors-tv-0.3_seed2``."""

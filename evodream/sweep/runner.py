@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..errors import EvodreamError
 from ..runs import SUMMARY, holds_only_leftovers, read_json, write_json
-from .grid import Grid, load_grid
+from .grid import Grid, check_model_files, load_grid
 from .job import RUNS, SWEEP_FILE
 
 FORMAT_VERSION = 1
@@ -132,6 +132,8 @@ def sweep(grid: str | Path | dict | Grid, out: str | Path, *, jobs: int | None =
     from .executors import LocalExecutor, RayExecutor, usable_cores
 
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    if not ray:
+        check_model_files(grid)
     if retries < 0:
         raise EvodreamError(f"--retries must be 0 or more, got {retries}")
     for name, value in (("jobs", jobs), ("threads", threads)):

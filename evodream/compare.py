@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 from .config import EvolveConfig, check_seed, validate
 from .errors import EvodreamError
-from .evolve import evolve, resume
 from .runs import existing_run
 
 # Base methods as EvolveConfig settings; "ascent" (gradient ascent) is added when evodream.ascend exists.
@@ -98,6 +97,8 @@ def evolve_config(method: str, *, model: str, targets: str, budget: int, seed: i
 
 def run_or_reuse(config: EvolveConfig, folder: Path, progress: bool = True) -> bool:
     """Run, resume or reuse one evolution run; True when a finished run was reused."""
+    from .evolve import evolve, resume  # here: the command line lists EVOLVE_METHODS without torch
+
     state = existing_run(folder, "evolve", config.to_dict(), fix="give compare a new --out")
     if state == "finished":
         return True

@@ -22,38 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
 from .classifiers import Classifier, load_classifier
 from .errors import EvodreamError
+from .image_transforms import SHIFT, TRANSFORMS, ZOOM
 from .runs import RunFolder, lies_within, write_atomic, write_json
 
 TRANSFER_JSON = "transfer.json"
 TRANSFER_CSV = "transfer.csv"
 TRANSFER_FORMAT = 1
-SHIFT = 0.07      # of the image width: 2 pixels of a 28-pixel digit, 16 of a 224-pixel photo
-ZOOM = 0.10
-
-
-def _affine(images: torch.Tensor, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    """Zoom by `scale` about the centre and move right and down by `shift` of the width, batched;
-    edge pixels are repeated where the image slides in, so no black borders appear."""
-    theta = torch.tensor([[1 / scale, 0.0, -2 * shift], [0.0, 1 / scale, -2 * shift]], dtype=images.dtype)
-    grid = F.affine_grid(theta.expand(images.shape[0], 2, 3), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-TRANSFORMS = {
-    "none": lambda x: x,
-    "shift": lambda x: _affine(x, shift=SHIFT),
-    "zoom-in": lambda x: _affine(x, scale=1 + ZOOM),
-    "zoom-out": lambda x: _affine(x, scale=1 - ZOOM),
-    "flip": lambda x: torch.flip(x, dims=[-1]),
-}
-TRANSFORM_HELP = (f"none; shift (right and down by {SHIFT:.0%} of the width); "
-                  f"zoom-in / zoom-out (by {ZOOM:.0%} about the centre); flip (mirror left-right)")
 
 
 def parse_list(text: str | None, what: str) -> list[str]:

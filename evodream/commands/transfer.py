@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def register(sub, parser_class=None) -> None:
-    from ..transfer import TRANSFORM_HELP
+    from ..image_transforms import TRANSFORM_HELP
 
     p = sub.add_parser("transfer", help="do a run's fooling images fool other models, shifted or flipped?",
                        description="Score a run's elites with other classifiers (and the run's own model, "

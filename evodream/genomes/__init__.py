@@ -3,20 +3,18 @@
 1/f-weighted cosine coefficients).
 
 Each registers in :data:`ENCODINGS` a factory ``(config, channels, size) -> Encoding`` and the
-recipe settings it implies where the user left them open.
+recipe settings it implies where the user left them open. The factories import their encoding
+when called, so that listing the names (as every ``--help`` does) needs no torch.
 """
 from ..registry import Registry
-from .base import Encoding
-from .cppn import CPPNEncoding
-from .direct import DirectEncoding
-from .lowres import DEFAULT_GRID, LowresEncoding
-from .spectral import SpectralEncoding
 
 ENCODINGS = Registry("encoding")
 
 
 @ENCODINGS.register("direct", help="one gene per pixel")
-def _build_direct(config, channels: int, size: int) -> DirectEncoding:
+def _build_direct(config, channels: int, size: int):
+    from .direct import DirectEncoding
+
     return DirectEncoding(channels, size, mutation_rate=config.mutation_rate, eta=config.eta,
                           halve_every=config.halve_every, crossover_rate=config.crossover_rate)
 
@@ -24,22 +22,43 @@ def _build_direct(config, channels: int, size: int) -> DirectEncoding:
 # A CPPN's genes are weights, not pixels: the paper's per-weight rate and eta suit it in both recipes.
 @ENCODINGS.register("cppn", help="a compositional pattern-producing network", defaults={
     "mutation_rate": 0.1, "eta": 15.0})
-def _build_cppn(config, channels: int, size: int) -> CPPNEncoding:
+def _build_cppn(config, channels: int, size: int):
+    from .cppn import CPPNEncoding
+
     return CPPNEncoding(channels, size, colour=config.colour, weight_rate=config.mutation_rate,
                         eta=config.eta)
 
 
 # Unbounded genes: mutation_rate is the share of genes a mutation moves (by N(0, 0.5 * strength)).
-@ENCODINGS.register("lowres", help=f"a grid of genes ({DEFAULT_GRID}x{DEFAULT_GRID}, 16x16 under 64 px), "
-                                   "bicubic upsampling, sigmoid", defaults={"mutation_rate": 0.2})
-def _build_lowres(config, channels: int, size: int) -> LowresEncoding:
+@ENCODINGS.register("lowres", help="a coarse grid of genes (--lowres-grid a side), bicubic upsampling, "
+                                   "sigmoid", defaults={"mutation_rate": 0.2})
+def _build_lowres(config, channels: int, size: int):
+    from .lowres import LowresEncoding
+
     return LowresEncoding(channels, size, grid=config.lowres_grid, rate=config.mutation_rate)
 
 
 @ENCODINGS.register("spectral", help="the lowres grid read as 1/f-weighted cosine coefficients (coarse "
                                      "layout first, detail later)", defaults={"mutation_rate": 0.2})
-def _build_spectral(config, channels: int, size: int) -> SpectralEncoding:
+def _build_spectral(config, channels: int, size: int):
+    from .spectral import SpectralEncoding
+
     return SpectralEncoding(channels, size, grid=config.lowres_grid, rate=config.mutation_rate)
 
 
-__all__ = ["Encoding", "CPPNEncoding", "DirectEncoding", "LowresEncoding", "SpectralEncoding", "ENCODINGS"]
+# The encoding classes, imported on first use (PEP 562).
+_CLASSES = {"Encoding": ".base", "CPPNEncoding": ".cppn", "DirectEncoding": ".direct",
+            "LowresEncoding": ".lowres", "SpectralEncoding": ".spectral"}
+
+
+def __getattr__(name: str):
+    if name in _CLASSES:
+        import importlib
+
+        value = getattr(importlib.import_module(_CLASSES[name], __name__), name)
+        globals()[name] = value  # once looked up, a plain attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ENCODINGS", *_CLASSES]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # annotations only: the base class itself needs no torch
+    import torch
 
 
 class Encoding(ABC):

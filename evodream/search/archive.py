@@ -7,13 +7,15 @@ improves many cells from one classifier call.
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..genomes.base import Encoding
 from ..statecheck import check_individual, check_list
 from .base import Elite
+
+if TYPE_CHECKING:
+    from ..genomes.base import Encoding
 
 
 class Archive:

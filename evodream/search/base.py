@@ -16,11 +16,12 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..genomes.base import Encoding
+if TYPE_CHECKING:
+    from ..genomes.base import Encoding
 
 
 @dataclass

@@ -28,12 +28,16 @@ def _models(args) -> int:
 
 
 def _classes(args) -> int:
-    from .classifiers import load_classifier
+    from .classifiers.registry import builtin_class_names, load_classifier
 
-    classifier = load_classifier(args.model, classes_file=args.classes_file, input_size=args.input_size,
-                                 weights=args.weights)
+    # A built-in model's names are read without loading it (no torch); model flags are noted on load.
+    flags = (args.classes_file, args.input_size, args.weights)
+    names = builtin_class_names(args.model) if flags == (None, None, None) else None
+    if names is None:
+        names = load_classifier(args.model, classes_file=args.classes_file, input_size=args.input_size,
+                                weights=args.weights).class_names
     needle = (args.search or "").lower()
-    shown = [(i, n) for i, n in enumerate(classifier.class_names) if needle in n.lower()]
+    shown = [(i, n) for i, n in enumerate(names) if needle in n.lower()]
     for index, name in shown:
         print(f"{index:5d}  {name}")
     if not shown:

@@ -219,12 +219,14 @@ def test_the_command_line_imports_torch_only_inside_main():
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
 
 
-def test_help_needs_no_torch():
-    """Every subcommand's parser is built without torch, so --help and flag errors answer at once."""
-    probe = ("import sys; from evodream.cli import build_parser; build_parser(); "
+def test_help_and_lookups_need_no_torch():
+    """Every subcommand's parser is built without torch, so --help and flag errors answer at once;
+    `models` and a built-in model's `classes` need no torch either."""
+    probe = ("import sys; from evodream.cli import build_parser, main; build_parser(); "
+             "assert main(['models']) == main(['classes', 'efficientnet-lite0', '--search', 'macaw']) == 0; "
              "print(sorted(m for m in ('torch', 'PIL', 'onnxruntime') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout == "[]\n", (done.stdout, done.stderr)
+    assert done.returncode == 0 and done.stdout.endswith("   88  macaw\n[]\n"), (done.stdout, done.stderr)
 
 
 def test_writing_many_elites_shows_progress_unless_quiet(tmp_path, capsys):

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from .base import Classifier
+from .registry import DIGITS
 
-DIGITS = [str(d) for d in range(10)]
 # Seeds of the two shipped networks: `lenet-mnist-b` exists so transfer between networks can be measured.
 WEIGHT_FILES = {"lenet-mnist": "lenet-mnist.pt", "lenet-mnist-b": "lenet-mnist-b.pt"}
 
@@ -48,4 +48,4 @@ def load_lenet(name: str = "lenet-mnist", device: str = "cpu") -> Classifier:
     weights = resources.files(__package__).joinpath("weights", WEIGHT_FILES[name])
     with resources.as_file(weights) as path:
         module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return Classifier(module, name=name, class_names=DIGITS, input_size=28, channels=1, device=device)
+    return Classifier(module, name=name, class_names=list(DIGITS), input_size=28, channels=1, device=device)

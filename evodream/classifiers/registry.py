@@ -4,14 +4,17 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..config import ENGINES
 from ..errors import EvodreamError
-from .base import Classifier
+
+if TYPE_CHECKING:  # annotations only: listing models and class names needs no torch
+    from .base import Classifier
 
 log = logging.getLogger("evodream.models")
 BUILTIN_NAMES = ("lenet-mnist", "lenet-mnist-b", "efficientnet-lite0")  # the models shipped with evodream
+DIGITS = tuple(str(d) for d in range(10))  # the LeNets' class names
 
 # name → one-line description, shown by `evodream models`.
 BUILTIN_MODELS = {
@@ -128,9 +131,7 @@ def _unknown_model(name: str) -> EvodreamError:
 def builtin_class_names(name: str) -> tuple[str, ...] | None:
     """A built-in model's class names without loading its weights (None for other models)."""
     if name in ("lenet-mnist", "lenet-mnist-b"):
-        from .lenet import DIGITS
-
-        return tuple(DIGITS)
+        return DIGITS
     if name == "efficientnet-lite0":
         from .imagenet import imagenet_class_names
 

@@ -30,8 +30,8 @@ def _build_cppn(config, channels: int, size: int):
 
 
 # Unbounded genes: mutation_rate is the share of genes a mutation moves (by N(0, 0.5 * strength)).
-@ENCODINGS.register("lowres", help="a coarse grid of genes (--lowres-grid a side), bicubic upsampling, "
-                                   "sigmoid", defaults={"mutation_rate": 0.2})
+@ENCODINGS.register("lowres", help="a coarse grid of genes per channel, enlarged bicubically, squashed "
+                                   "by a sigmoid", defaults={"mutation_rate": 0.2})
 def _build_lowres(config, channels: int, size: int):
     from .lowres import LowresEncoding
 

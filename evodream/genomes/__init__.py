@@ -6,6 +6,8 @@ Each registers in :data:`ENCODINGS` a factory ``(config, channels, size) -> Enco
 recipe settings it implies where the user left them open. The factories import their encoding
 when called, so that listing the names (as every ``--help`` does) needs no torch.
 """
+import importlib
+
 from ..registry import Registry
 
 ENCODINGS = Registry("encoding")
@@ -53,8 +55,6 @@ _CLASSES = {"Encoding": ".base", "CPPNEncoding": ".cppn", "DirectEncoding": ".di
 
 def __getattr__(name: str):
     if name in _CLASSES:
-        import importlib
-
         value = getattr(importlib.import_module(_CLASSES[name], __name__), name)
         globals()[name] = value  # once looked up, a plain attribute
         return value

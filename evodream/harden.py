@@ -188,12 +188,18 @@ def resume_harden(out: str | Path, rounds: int | None = None, *,
     """Continue the harden run in `out` where it stopped; `rounds` may raise (or lower) the round count."""
     out = Path(out)
     state = _read_state(out)
+    record = (out / HARDEN).read_bytes()
     if rounds is not None:
         config = config_from({"rounds": rounds}, base=config_from(state["config"]))
-        if config.to_dict() != state["config"]:
-            state["config"] = config.to_dict()
-            write_json(out / HARDEN, state)
-    return _run(out, log)
+        state["config"] = config.to_dict()
+        write_json(out / HARDEN, state)
+    try:
+        return _run(out, log)
+    except EvodreamError:
+        # Refused before another round was recorded (say, a hook that changed): the record stays as it was.
+        if len(read_json(out / HARDEN, "harden run").get("rounds", [])) == len(state["rounds"]):
+            write_atomic(out / HARDEN, record)
+        raise
 
 
 def _read_state(out: Path) -> dict:

@@ -28,11 +28,12 @@ def _models(args) -> int:
 
 
 def _classes(args) -> int:
-    from .classifiers.registry import builtin_class_names, load_classifier
+    from .classifiers.registry import class_names_without_weights, load_classifier
 
-    # A built-in model's names are read without loading it (no torch); model flags are noted on load.
+    # Built-in and torchvision models' names are read without their weights (offline; for a built-in
+    # model, without torch). Model flags are noted when the model loads.
     flags = (args.classes_file, args.input_size, args.weights)
-    names = builtin_class_names(args.model) if flags == (None, None, None) else None
+    names = class_names_without_weights(args.model) if flags == (None, None, None) else None
     if names is None:
         names = load_classifier(args.model, classes_file=args.classes_file, input_size=args.input_size,
                                 weights=args.weights).class_names

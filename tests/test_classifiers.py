@@ -179,6 +179,18 @@ def test_torchvision_offline_error(hub_dir):
     assert "--weights" in message and "\n" not in message
 
 
+def test_torchvision_class_names_need_no_weights(hub_dir, capsys):
+    """`classes` and a sweep's up-front target check read torchvision's metadata: no weights, no download."""
+    from evodream.classifiers.registry import check_model_and_targets
+    from evodream.cli import main
+
+    assert main(["classes", "torchvision:resnet18", "--search", "macaw"]) == 0
+    assert capsys.readouterr().out == "   88  macaw\n"
+    with pytest.raises(EvodreamError, match="Did you mean 'macaw'"):
+        check_model_and_targets("torchvision:resnet18", "macw")
+    assert not (hub_dir / "checkpoints").exists()
+
+
 def test_torchvision_bad_inputs(tmp_path, hub_dir):
     with pytest.raises(EvodreamError, match="did you mean 'resnet50'"):
         load_classifier("torchvision:resnet05")

@@ -139,10 +139,19 @@ def builtin_class_names(name: str) -> tuple[str, ...] | None:
     return None
 
 
+def class_names_without_weights(name: str) -> tuple[str, ...] | None:
+    """The class names of a built-in or torchvision model, read without its weights (None for others)."""
+    if name.startswith("torchvision:"):
+        from .torchvision_models import class_names
+
+        return tuple(class_names(name.split(":", 1)[1]))
+    return builtin_class_names(name)
+
+
 def check_model_and_targets(name: str, targets) -> None:
     """What can be checked before a model is loaded (a sweep checks every job this way up front):
-    the model name's form, and the targets of a built-in model."""
-    names = builtin_class_names(name)
+    the model name's form, and the targets of a built-in or torchvision model."""
+    names = class_names_without_weights(name)
     if names is not None:
         resolve_targets(targets, names)
     elif _is_custom(name) and not _is_custom_form(name):

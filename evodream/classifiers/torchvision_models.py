@@ -35,18 +35,7 @@ def available_archs() -> list[str]:
 
 def load_torchvision(arch: str, weights: str | None = None, device: str = "cpu") -> Classifier:
     """A torchvision classifier with its ImageNet metadata and the weights found as described above."""
-
-    archs = available_archs()
-    key = arch.strip().lower()
-    if key not in archs:
-        hint = difflib.get_close_matches(key, archs, n=3, cutoff=0.5)
-        raise EvodreamError(
-            f"unknown torchvision model {arch!r}"
-            + (f": did you mean {', '.join(repr(h) for h in hint)}?" if hint else ".")
-            + " Only classification models work: use torchvision:<arch> with an arch from "
-            "torchvision.models.list_models(module=torchvision.models),"
-            " e.g. torchvision:resnet50"
-        )
+    key = _known_arch(arch)
     entry = _weights_entry(key, weights)
     state_dict = _state_dict(key, entry, weights)
     transforms = entry.transforms()
@@ -63,6 +52,26 @@ def load_torchvision(arch: str, weights: str | None = None, device: str = "cpu")
         std=list(transforms.std),
         device=device,
     )
+
+
+def class_names(arch: str) -> list[str]:
+    """The architecture's class names, from torchvision's weights metadata: nothing is downloaded."""
+    return list(_weights_entry(_known_arch(arch), None).meta["categories"])
+
+
+def _known_arch(arch: str) -> str:
+    archs = available_archs()
+    key = arch.strip().lower()
+    if key not in archs:
+        hint = difflib.get_close_matches(key, archs, n=3, cutoff=0.5)
+        raise EvodreamError(
+            f"unknown torchvision model {arch!r}"
+            + (f": did you mean {', '.join(repr(h) for h in hint)}?" if hint else ".")
+            + " Only classification models work: use torchvision:<arch> with an arch from "
+            "torchvision.models.list_models(module=torchvision.models),"
+            " e.g. torchvision:resnet50"
+        )
+    return key
 
 
 def cache_path(entry) -> str:

@@ -6,25 +6,26 @@ The public API: classifiers (``load_classifier``), encodings, searches on the as
 terms (``confidence() + 0.3 * tv()``), the ``Evaluator`` and the ``run`` driver, the registries
 components join by name, and ``evolve`` / ``resume`` for whole runs in run folders.
 """
-import importlib
 import sys
 import types
+
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it. Imported on first use (PEP 562), so that the command
 # line imports torch (seconds) inside main, where a Ctrl-C is caught, not while importing the package.
 _EXPORTS = {
-    "Classifier": "classifiers", "load_classifier": "classifiers", "resolve_targets": "classifiers",
-    "ModelSpec": "classifiers.spec", "EvolveConfig": "config", "Callback": "driver", "Stop": "driver",
-    "run": "driver", "EvodreamError": "errors", "Evaluator": "evaluator", "EvolveResult": "evolve",
-    "evolve": "evolve", "resume": "evolve", "ENCODINGS": "genomes", "CPPNEncoding": "genomes",
-    "DirectEncoding": "genomes", "Encoding": "genomes", "PRIORS": "objectives", "Objective": "objectives",
-    "Scores": "objectives", "Term": "objectives", "confidence": "objectives", "prior": "objectives",
-    "robust": "objectives", "tv": "objectives", "RunFolder": "runs", "EMITTERS": "search",
-    "SEARCHES": "search", "NSGA2": "search", "Archive": "search", "Elite": "search", "Emitter": "search",
-    "GeneticAlgorithm": "search", "MapElites": "search", "MutationEmitter": "search", "Record": "search",
-    "Search": "search",
+    "Classifier": ".classifiers", "load_classifier": ".classifiers", "resolve_targets": ".classifiers",
+    "ModelSpec": ".classifiers.spec", "EvolveConfig": ".config", "Callback": ".driver", "Stop": ".driver",
+    "run": ".driver", "EvodreamError": ".errors", "Evaluator": ".evaluator", "EvolveResult": ".evolve",
+    "evolve": ".evolve", "resume": ".evolve", "ENCODINGS": ".genomes", "CPPNEncoding": ".genomes",
+    "DirectEncoding": ".genomes", "Encoding": ".genomes", "PRIORS": ".objectives", "Objective": ".objectives",
+    "Scores": ".objectives", "Term": ".objectives", "confidence": ".objectives", "prior": ".objectives",
+    "robust": ".objectives", "tv": ".objectives", "RunFolder": ".runs", "EMITTERS": ".search",
+    "SEARCHES": ".search", "NSGA2": ".search", "Archive": ".search", "Elite": ".search", "Emitter": ".search",
+    "GeneticAlgorithm": ".search", "MapElites": ".search", "MutationEmitter": ".search", "Record": ".search",
+    "Search": ".search",
 }
 __all__ = list(_EXPORTS)
 
@@ -42,12 +43,7 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evodream' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # once looked up, a plain attribute
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__():

@@ -33,7 +33,7 @@ from torch import nn
 
 from ..errors import EvodreamError
 from .base import Classifier
-from .registry import MODEL_FILE_SUFFIXES
+from .registry import names_a_function
 
 
 def load_custom(
@@ -50,7 +50,7 @@ def load_custom(
         raise EvodreamError(
             f"{spec!r} is a folder: name a TorchScript file (.pt/.ts) or package.module:function"
         )
-    elif ":" in spec and not spec.endswith(MODEL_FILE_SUFFIXES):
+    elif names_a_function(spec):
         module, name = _load_function(spec), spec
     else:
         raise EvodreamError(

@@ -110,14 +110,18 @@ def _is_custom_form(name: str) -> bool:
     return name.endswith(MODEL_FILE_SUFFIXES) or ":" in name
 
 
+def names_a_function(name: str) -> bool:
+    """Whether a custom model name is ``package.module:function`` rather than a file."""
+    return ":" in name and not name.endswith(MODEL_FILE_SUFFIXES)
+
+
 def missing_model_file(name: str) -> str | None:
     """What is missing on this machine for a model name that points at a file or folder (a
     TorchScript file, a harden round), or None: the check a sweep makes before its jobs start."""
     if name.startswith("harden:"):
         folder = name.split(":", 1)[1]
         return None if os.path.isdir(folder) else f"harden round folder {folder!r} does not exist"
-    is_function = ":" in name and not name.endswith(MODEL_FILE_SUFFIXES)
-    if _is_custom(name) and not is_function and not os.path.isfile(name):
+    if _is_custom(name) and not names_a_function(name) and not os.path.isfile(name):
         return f"model file {name!r} does not exist"
     return None
 

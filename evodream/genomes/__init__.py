@@ -6,8 +6,7 @@ Each registers in :data:`ENCODINGS` a factory ``(config, channels, size) -> Enco
 recipe settings it implies where the user left them open. The factories import their encoding
 when called, so that listing the names (as every ``--help`` does) needs no torch.
 """
-import importlib
-
+from ..lazy import lazy_exports
 from ..registry import Registry
 
 ENCODINGS = Registry("encoding")
@@ -52,13 +51,6 @@ def _build_spectral(config, channels: int, size: int):
 _CLASSES = {"Encoding": ".base", "CPPNEncoding": ".cppn", "DirectEncoding": ".direct",
             "LowresEncoding": ".lowres", "SpectralEncoding": ".spectral"}
 
-
-def __getattr__(name: str):
-    if name in _CLASSES:
-        value = getattr(importlib.import_module(_CLASSES[name], __name__), name)
-        globals()[name] = value  # once looked up, a plain attribute
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _CLASSES)
 
 __all__ = ["ENCODINGS", *_CLASSES]

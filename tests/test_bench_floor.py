@@ -1,26 +1,16 @@
 """scripts/bench_floor.py: its lean loop is a working search (so its ratio is a fair floor), and
 the script prints every figure it promises."""
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_floor.py"
+from scripts_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def floor():
     pytest.importorskip("onnxruntime")
-    sys.path.insert(0, str(SCRIPT.parent))  # it imports bench.py's rates, as it does run as a script
-    try:
-        spec = importlib.util.spec_from_file_location("evodream_bench_floor", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_script("bench_floor")  # (it imports bench.py's rates, as it does run as a script)
 
 
 def test_the_lean_loop_improves_its_cells(floor):

@@ -1,19 +1,13 @@
 """scripts/bench.py --pyribs: the pyribs recipe runs to a small cap, and is skipped cleanly without pyribs."""
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+from scripts_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("evodream_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench")
 
 
 def test_pyribs_recipe_stops_at_its_cap(bench):

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from scripts_loader import load_script
 
 from evodream.config import EvolveConfig
 from evodream.errors import EvodreamError
@@ -156,9 +157,8 @@ def test_spectral_genes_are_one_over_f_weighted_cosines():
 
 
 def test_spectral_noise_is_coarser_than_lowres_noise_of_the_same_variance():
-    def grid_values(encoding):  # the grid before upsampling: render at grid size, undo the sigmoid
-        images = encoding.render(encoding.random(200, np.random.default_rng(1))).numpy().astype(np.float64)
-        return np.log(images / (1 - images))
+    def grid_values(encoding):  # the grid before upsampling (field() at grid size)
+        return encoding.field(encoding.random(200, np.random.default_rng(1))).numpy().astype(np.float64)
 
     spectral = grid_values(SpectralEncoding(3, 16, grid=16))
     lowres = grid_values(LowresEncoding(3, 16, grid=16))
@@ -240,15 +240,7 @@ def test_manifest_records_the_resolved_recipe(tmp_path):
 
 
 def load_efficiency_script():
-    """scripts/efficiency.py as a module (scripts are not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "efficiency.py"
-    spec = importlib.util.spec_from_file_location("evodream_efficiency", script)
-    efficiency = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(efficiency)
-    return efficiency
+    return load_script("efficiency")
 
 
 def test_efficiency_report_only_reads_what_was_run_and_refuses_an_empty_folder(tmp_path, capsys):

@@ -84,12 +84,16 @@ class LowresEncoding(Encoding):
         """The (n, channels, grid, grid) values the genes stand for: here the genes themselves."""
         return genes
 
-    def render(self, population: np.ndarray, size: int | None = None) -> torch.Tensor:
+    def field(self, population: np.ndarray, size: int | None = None) -> torch.Tensor:
+        """The (n, channels, size, size) values before the sigmoid: the grid enlarged bicubically."""
         size = self.size if size is None else int(size)
         genes = self.grid_values(torch.from_numpy(np.ascontiguousarray(population, dtype=np.float32)))
         if size != self.grid:
             genes = F.interpolate(genes, size=(size, size), mode="bicubic", align_corners=False)
-        return torch.sigmoid(genes)
+        return genes
+
+    def render(self, population: np.ndarray, size: int | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.field(population, size))
 
     def stack(self, genomes: Sequence[np.ndarray]) -> np.ndarray:
         return np.stack(genomes).astype(np.float32, copy=False)

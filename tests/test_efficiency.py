@@ -107,32 +107,6 @@ def test_cma_follows_unfinished_cells_and_restarts_when_its_cell_is_done():
     assert emitter.followed == 1 and emitter.stall == 0
 
 
-def test_cma_shares_its_time_between_unfinished_cells():
-    encoding = LowresEncoding(3, 12, grid=4)
-    archive = Archive(encoding, [0, 1, 2])
-    start = np.array([[0.5, 0.01, 0.01], [0.01, 0.1, 0.01], [0.01, 0.01, 0.2]])
-    archive.insert(encoding.random(3, np.random.default_rng(0)), np.log(start), start, 3)
-    emitter = CMAEmitter(3, encoding, goal=0.99, share=3)
-    rng = np.random.default_rng(0)
-    starts = []
-    for g in range(12):  # every generation improves the cell the emitter started from, a little
-        children, info = emitter.ask(archive, 4, rng, 0)
-        starts.append(emitter._start["cell"])
-        confidence = archive.confidence[None, :].repeat(4, axis=0)
-        confidence[:, starts[-1]] += 0.001 * (1 + np.arange(4))
-        emitter.tell(archive, children, np.log(confidence), info)
-        archive.insert(children, np.log(confidence), confidence, 0)
-    # Never stalled, never done: still each cell gets a turn of 3 generations before any gets a second.
-    assert all(len(set(starts[i:i + 3])) == 1 for i in range(0, 12, 3))
-    assert sorted(starts[i] for i in (0, 3, 6)) == [0, 1, 2]
-    assert emitter.attention.tolist() == [starts.count(c) for c in range(3)]
-    # A checkpoint from before the emitter counted its attention still loads.
-    state = emitter.state_dict()
-    del state["attention"]
-    emitter.load_state_dict(json.loads(json.dumps(state)))
-    assert emitter.attention.tolist() == [0, 0, 0]
-
-
 def test_cma_state_is_checked():
     search = run(make_search(LowresEncoding(3, 12, grid=4), "cma"), 3)
     state = json.loads(json.dumps(search.state_dict()))

@@ -9,12 +9,8 @@ the goal (a child that fills an empty cell ranks above all), as in CMA-ME's impr
 (Fontaine et al., 2020), so the emitter follows whatever unfinished class it is improving; it
 *follows* the cell its best child improved most. It restarts from an unfinished elite when the
 cell it follows reaches the goal (polishing a finished class past it would starve the others),
-when no child has improved an unfinished cell for ``patience`` generations, when pycma's own
-stop() fires, or after ``share`` generations from one start while other unfinished cells wait. A
-restart starts from the unfinished cell it has followed for the fewest generations, so that in a
-run for a few classes one class that keeps improving slowly cannot hold the emitter while another
-never gets a turn (measured: a three-class ImageNet run left one class at its 672nd evaluation's
-7.6% for 29k evaluations).
+when no child has improved an unfinished cell for ``patience`` generations, or when pycma's own
+stop() fires.
 
 Reproducible and resumable without pickle: pycma draws its normal deviates from a
 ``numpy.random.Generator`` seeded from the search's generator at each restart (never from numpy's
@@ -52,7 +48,7 @@ class CMAEmitter(Emitter):
     min_children = 3  # pycma's smallest population (fewer: "population size ... too small")
 
     def __init__(self, cells: int, encoding, *, goal: float = 0.9999, sigma0: float | None = None,
-                 diagonal: bool | None = None, patience: int = 50, share: int = 100):
+                 diagonal: bool | None = None, patience: int = 50):
         if not encoding.has_vector():
             raise EvodreamError(f"the cma emitter needs an encoding with a parameter vector; "
                                 f"{encoding.name!r} has none: use --encoding lowres, cppn or direct")
@@ -62,8 +58,6 @@ class CMAEmitter(Emitter):
         self.sigma0 = float(sigma0 if sigma0 is not None else SIGMA0.get(encoding.name, 0.3))
         self.diagonal = diagonal          # None: decide by dimension
         self.patience = int(patience)
-        self.share = int(share)
-        self.attention = np.zeros(cells, dtype=np.int64)  # generations the emitter followed each cell
         self.restarts = 0
         self.stall = 0
         self._start: dict | None = None   # {"cell", "genome", "seed", "popsize"}: what rebuilds the ES
@@ -89,8 +83,7 @@ class CMAEmitter(Emitter):
         self._base = genome
 
     def _restart(self, archive, rng: np.random.Generator, popsize: int) -> None:
-        pool = archive.unfinished_or_filled(self.goal)
-        cell = int(rng.choice(pool[self.attention[pool] == self.attention[pool].min()]))
+        cell = int(rng.choice(archive.unfinished_or_filled(self.goal)))
         seed = int(rng.integers(2 ** 31 - 1))
         genome = archive.genomes[cell]
         self._start = {"cell": cell, "genome": self.encoding.to_json(genome), "seed": seed,
@@ -103,10 +96,7 @@ class CMAEmitter(Emitter):
     def _should_restart(self, archive, n: int) -> bool:
         if self._es is None or self._start["popsize"] != n or self.stall >= self.patience:
             return True
-        unfinished = int((archive.confidence < self.goal).sum())
-        if archive.confidence[self.followed] >= self.goal and unfinished:
-            return True
-        if len(self._values) >= self.share and unfinished > 1:
+        if archive.confidence[self.followed] >= self.goal and (archive.confidence < self.goal).any():
             return True
         return bool(self._es.stop())
 
@@ -139,7 +129,6 @@ class CMAEmitter(Emitter):
             self.stall = 0
         else:
             self.stall += 1
-        self.attention[self.followed] += 1
         values = [float(-k) for k in key]                       # pycma minimises
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pycma's notes on rare far samples mean nothing to a user
@@ -150,16 +139,11 @@ class CMAEmitter(Emitter):
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"restarts": self.restarts, "stall": self.stall, "start": self._start, "values": self._values,
-                "followed": self.followed, "attention": self.attention.tolist()}
+                "followed": self.followed}
 
     def load_state_dict(self, state: dict) -> None:
         self.restarts = check_int(state.get("restarts"), "restarts")
         self.stall = check_int(state.get("stall"), "stall")
-        # (checkpoints from before the emitter shared its time: no cell had been followed yet)
-        attention = check_list(state.get("attention", [0] * self.cells), "attention", self.cells, "counts")
-        for i, count in enumerate(attention):
-            check_int(count, f"attention[{i}]")
-        self.attention = np.asarray(attention, dtype=np.int64)
         start = state.get("start")
         values = check_list(state.get("values"), "values")
         self._es = self._base = self._asked = None

@@ -107,6 +107,70 @@ def test_cma_follows_unfinished_cells_and_restarts_when_its_cell_is_done():
     assert emitter.followed == 1 and emitter.stall == 0
 
 
+def test_cma_takes_turns_between_unfinished_cells_and_resumes_each_ones_es():
+    import copy
+
+    encoding = LowresEncoding(3, 12, grid=4)
+    archive = Archive(encoding, [0, 1, 2])
+    start = np.array([[0.5, 0.01, 0.01], [0.01, 0.1, 0.01], [0.01, 0.01, 0.2]])
+    archive.insert(encoding.random(3, np.random.default_rng(0)), np.log(start), start, 3)
+    emitter = CMAEmitter(3, encoding, goal=0.99, share=3)
+    rng = np.random.default_rng(0)
+
+    def generation(emitter, archive, rng):  # every child improves the emitter's start cell a little
+        children, info = emitter.ask(archive, 4, rng, 0)
+        cell = emitter._start["cell"]
+        confidence = archive.confidence[None, :].repeat(4, axis=0)
+        confidence[:, cell] += 0.001 * (1 + np.arange(4))
+        emitter.tell(archive, children, np.log(confidence), info)
+        archive.insert(children, np.log(confidence), confidence, 0)
+        return cell, emitter._start["seed"], len(emitter._values), children
+
+    turns = [generation(emitter, archive, rng) for _ in range(7)]
+    # A checkpoint with paused ESs continues as the emitter itself does.
+    resumed = CMAEmitter(3, encoding, goal=0.99, share=3)
+    resumed.load_state_dict(json.loads(json.dumps(emitter.state_dict())))
+    twin_archive, twin_rng = copy.deepcopy(archive), copy.deepcopy(rng)
+    for _ in range(5):
+        turns.append(generation(emitter, archive, rng))
+        twin = generation(resumed, twin_archive, twin_rng)
+        assert twin[:3] == turns[-1][:3] and np.array_equal(twin[3], turns[-1][3])
+    cells = [t[0] for t in turns]
+    # Never stalled, never done: still each cell gets a turn of 3 generations before any gets a second ...
+    assert all(len(set(cells[i:i + 3])) == 1 for i in range(0, 12, 3))
+    assert sorted(cells[i] for i in (0, 3, 6)) == [0, 1, 2]
+    # ... and its second turn goes on with the same ES (same seed, its told generations counted on).
+    first = next(t for t in turns[:9] if t[0] == cells[9])
+    assert turns[9][1] == first[1] and turns[9][2] == 4
+    assert emitter.attention.tolist() == [cells.count(c) for c in range(3)] and emitter.restarts == 0
+    state = json.loads(json.dumps(emitter.state_dict()))
+    state["paused"][0]["cell"] = state["paused"][0]["start"]["cell"] + 1
+    with pytest.raises(BadState, match=r"paused\[0\]\.cell"):
+        CMAEmitter(3, encoding, goal=0.99).load_state_dict(state)
+    # A checkpoint from before the emitter took turns still loads.
+    state = emitter.state_dict()
+    for key in ("turn", "attention", "paused"):
+        del state[key]
+    emitter.load_state_dict(json.loads(json.dumps(state)))
+    assert emitter.attention.tolist() == [0, 0, 0] and not emitter._paused
+
+
+def test_cma_taking_turns_ranks_children_by_its_own_class():
+    encoding = LowresEncoding(3, 12, grid=4)
+    archive = Archive(encoding, [0, 1])
+    start = np.array([[0.5, 0.01], [0.01, 0.1]])
+    archive.insert(encoding.random(2, np.random.default_rng(0)), np.log(start), start, 2)
+    for share, expected_stall in ((None, 0), (3, 1)):
+        emitter = CMAEmitter(2, encoding, goal=0.99, share=share)
+        children, info = emitter.ask(archive, 4, np.random.default_rng(0), 0)
+        other = 1 - emitter._start["cell"]
+        confidence = archive.confidence[None, :].repeat(4, axis=0)
+        confidence[:, other] += 0.2  # every child beats the *other* class's elite, none its own
+        emitter.tell(archive, children, np.log(confidence), info)
+        # CMA-ME follows the other class; a turn for one class does not count it as progress.
+        assert emitter.stall == expected_stall and emitter.followed == (other if share is None else 1 - other)
+
+
 def test_cma_state_is_checked():
     search = run(make_search(LowresEncoding(3, 12, grid=4), "cma"), 3)
     state = json.loads(json.dumps(search.state_dict()))

@@ -10,7 +10,12 @@ the goal (a child that fills an empty cell ranks above all), as in CMA-ME's impr
 *follows* the cell its best child improved most. It restarts from an unfinished elite when the
 cell it follows reaches the goal (polishing a finished class past it would starve the others),
 when no child has improved an unfinished cell for ``patience`` generations, or when pycma's own
-stop() fires.
+stop() fires. In a run for a few classes (``share`` set: at most ``AUTO_FEW_TARGETS``) it takes
+turns instead: an ES works for its start cell alone, ranking children by that class's gain, and
+after ``share`` generations, while other unfinished cells wait, it is paused (kept whole) and the
+emitter moves to the unfinished cell whose ES has run least, resuming that cell's paused ES if it
+has one. Following the largest gain let a class that kept improving slowly hold the emitter while
+another never got a turn (README, "ImageNet efficiency").
 
 Reproducible and resumable without pickle: pycma draws its normal deviates from a
 ``numpy.random.Generator`` seeded from the search's generator at each restart (never from numpy's
@@ -24,6 +29,7 @@ import warnings
 
 import numpy as np
 
+from ..config import AUTO_FEW_TARGETS
 from ..errors import EvodreamError
 from ..statecheck import BadState, check_int, check_list, check_number, check_type
 from .emitters import EMITTERS, Emitter
@@ -33,6 +39,7 @@ from .emitters import EMITTERS, Emitter
 SIGMA0 = {"lowres": 0.5, "spectral": 0.5, "cppn": 1.0, "direct": 0.1}
 FULL_COVARIANCE_MAX_DIM = 100   # above this, sep-CMA (diagonal): full C costs O(n^2) memory, O(n^3) time
 NEW_CELL_BONUS = 1e6            # a child that fills an empty cell outranks every improvement
+TURN_GENERATIONS = 100          # one class's turn in a run for a few classes (1,600 evaluations at 16)
 
 
 def _randn_from(seed: int):
@@ -48,7 +55,7 @@ class CMAEmitter(Emitter):
     min_children = 3  # pycma's smallest population (fewer: "population size ... too small")
 
     def __init__(self, cells: int, encoding, *, goal: float = 0.9999, sigma0: float | None = None,
-                 diagonal: bool | None = None, patience: int = 50):
+                 diagonal: bool | None = None, patience: int = 50, share: int | None = None):
         if not encoding.has_vector():
             raise EvodreamError(f"the cma emitter needs an encoding with a parameter vector; "
                                 f"{encoding.name!r} has none: use --encoding lowres, cppn or direct")
@@ -58,6 +65,11 @@ class CMAEmitter(Emitter):
         self.sigma0 = float(sigma0 if sigma0 is not None else SIGMA0.get(encoding.name, 0.3))
         self.diagonal = diagonal          # None: decide by dimension
         self.patience = int(patience)
+        self.share = share                # generations a turn lasts; None: no turns (CMA-ME)
+        self.attention = np.zeros(cells, dtype=np.int64)  # generations run by ESs started at each cell
+        self.turn = 0                     # generations since this ES started or resumed
+        self._paused: dict[int, dict] = {}   # start cell -> {"start", "values", "followed", "stall"}
+        self._paused_es: dict[int, tuple] = {}  # start cell -> (ES, base genome), rebuilt on load
         self.restarts = 0
         self.stall = 0
         self._start: dict | None = None   # {"cell", "genome", "seed", "popsize"}: what rebuilds the ES
@@ -69,6 +81,7 @@ class CMAEmitter(Emitter):
 
     # -- the ES ---------------------------------------------------------------------------------
     def _build(self, genome, seed: int, popsize: int):
+        """A new ES at the genome's parameter vector."""
         import cma  # here: only runs that use this emitter need pycma loaded
 
         x0 = self.encoding.vector(genome)
@@ -79,11 +92,32 @@ class CMAEmitter(Emitter):
                    "verb_disp": 0, "CMA_mirrors": 0}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pycma warns about options it considers unusual
-            self._es = cma.CMAEvolutionStrategy(x0, self.sigma0, options)
-        self._base = genome
+            return cma.CMAEvolutionStrategy(x0, self.sigma0, options)
 
-    def _restart(self, archive, rng: np.random.Generator, popsize: int) -> None:
-        cell = int(rng.choice(archive.unfinished_or_filled(self.goal)))
+    def _switch(self, archive, rng: np.random.Generator, popsize: int) -> None:
+        """Resume the paused ES of the waiting cell run least, or start one there."""
+        pool = archive.unfinished_or_filled(self.goal)
+        for cell in [c for c in self._paused if archive.confidence[c] >= self.goal]:
+            del self._paused[cell], self._paused_es[cell]
+        cell = int(rng.choice(pool[self.attention[pool] == self.attention[pool].min()]))
+        self.turn = 0
+        paused = self._paused.pop(cell, None)
+        es_and_base = self._paused_es.pop(cell, None)
+        if paused is not None and paused["start"]["popsize"] == popsize:
+            self._start, self._values = paused["start"], paused["values"]
+            self.followed, self.stall = paused["followed"], paused["stall"]
+            self._es, self._base = es_and_base
+            return
+        self._restart(archive, rng, popsize, cell)
+
+    def _pause(self) -> None:
+        cell = self._start["cell"]
+        self._paused[cell] = {"start": self._start, "values": self._values, "followed": self.followed,
+                              "stall": self.stall}
+        self._paused_es[cell] = (self._es, self._base)
+        self._es = None
+
+    def _restart(self, archive, rng: np.random.Generator, popsize: int, cell: int) -> None:
         seed = int(rng.integers(2 ** 31 - 1))
         genome = archive.genomes[cell]
         self._start = {"cell": cell, "genome": self.encoding.to_json(genome), "seed": seed,
@@ -91,24 +125,29 @@ class CMAEmitter(Emitter):
         self._values = []
         self.stall = 0
         self.followed = cell
-        self._build(genome, seed, popsize)
+        self._es, self._base = self._build(genome, seed, popsize), genome
 
-    def _should_restart(self, archive, n: int) -> bool:
+    def _next_step(self, archive, n: int) -> str:
+        """"go on" with this ES, "pause" it for another cell's turn, or "restart" elsewhere."""
         if self._es is None or self._start["popsize"] != n or self.stall >= self.patience:
-            return True
-        if archive.confidence[self.followed] >= self.goal and (archive.confidence < self.goal).any():
-            return True
-        return bool(self._es.stop())
+            return "restart"
+        unfinished = int((archive.confidence < self.goal).sum())
+        if (archive.confidence[self.followed] >= self.goal and unfinished) or self._es.stop():
+            return "restart"
+        return "pause" if self.share and self.turn >= self.share and unfinished > 1 else "go on"
 
     # -- ask / tell -----------------------------------------------------------------------------
     def ask(self, archive, n, rng, generation):
         if self._asked is not None:
             raise EvodreamError("the cma emitter is asked again before being told: "
                                 "it cannot run with --overlap")
-        if self._should_restart(archive, n):
-            if self._es is not None:
-                self.restarts += 1
-            self._restart(archive, rng, n)
+        step = self._next_step(archive, n)
+        if step == "pause":
+            self._pause()
+        elif step == "restart" and self._es is not None:
+            self.restarts += 1
+        if step != "go on":
+            self._switch(archive, rng, n)
         self._asked = self._es.ask()
         children = self.encoding.stack([self.encoding.with_vector(self._base, x) for x in self._asked])
         return children, len(self._values)
@@ -119,6 +158,8 @@ class CMAEmitter(Emitter):
         cells = np.flatnonzero(archive.confidence < self.goal)
         if not len(cells):  # every target done (a run with no goal never gets here): rank on all
             cells = np.arange(len(archive.fitness))
+        elif self.share and self._start["cell"] in cells:  # taking turns: this ES works for its cell
+            cells = np.array([self._start["cell"]])
         gains = fitness[:, cells] - archive.fitness[None, cells]  # -inf cells: +inf improvement
         empty = ~np.isfinite(archive.fitness[cells])
         gains = np.where(empty[None, :], NEW_CELL_BONUS + fitness[:, cells], gains)
@@ -129,6 +170,8 @@ class CMAEmitter(Emitter):
             self.stall = 0
         else:
             self.stall += 1
+        self.attention[self._start["cell"]] += 1
+        self.turn += 1
         values = [float(-k) for k in key]                       # pycma minimises
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pycma's notes on rare far samples mean nothing to a user
@@ -138,12 +181,62 @@ class CMAEmitter(Emitter):
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        paused = [{"cell": cell, **run} for cell, run in self._paused.items()]
         return {"restarts": self.restarts, "stall": self.stall, "start": self._start, "values": self._values,
-                "followed": self.followed}
+                "followed": self.followed, "turn": self.turn, "attention": self.attention.tolist(),
+                "paused": paused}
+
+    def _replayed(self, start, values, followed, where: str):
+        """(start, values, followed, ES, base) of a checked start and its told values; the same draws
+        told the same values rebuild the ES exactly as it was."""
+        prefix = f"{where}." if where else ""
+        check_type(start, dict, f"{prefix}start")
+        cell = check_int(start.get("cell"), f"{prefix}start.cell")
+        if cell >= self.cells:
+            raise BadState(f"{prefix}start.cell must be below {self.cells}, got {cell}")
+        seed = check_int(start.get("seed"), f"{prefix}start.seed")
+        popsize = check_int(start.get("popsize"), f"{prefix}start.popsize", 2)
+        if popsize > 100_000:
+            raise BadState(f"{prefix}start.popsize is {popsize}; no run asks for that many")
+        try:
+            genome = self.encoding.from_json(start.get("genome"))
+        except EvodreamError as exc:
+            raise BadState(f"{prefix}start.genome: {exc}") from None
+        for g, row in enumerate(values):
+            check_list(row, f"{prefix}values[{g}]", popsize, "values")
+            for i, value in enumerate(row):
+                check_number(value, f"{prefix}values[{g}][{i}]")
+        # (checkpoints from before the emitter followed cells: it followed its start cell)
+        followed = cell if followed is None else followed
+        if check_int(followed, f"{prefix}followed") >= self.cells:
+            raise BadState(f"{prefix}followed must be below {self.cells}, got {followed}")
+        es = self._build(genome, seed, popsize)
+        for row in values:
+            es.tell(es.ask(), [float(v) for v in row])
+        start = {"cell": cell, "genome": start["genome"], "seed": seed, "popsize": popsize}
+        return start, [[float(v) for v in row] for row in values], followed, es, genome
 
     def load_state_dict(self, state: dict) -> None:
         self.restarts = check_int(state.get("restarts"), "restarts")
         self.stall = check_int(state.get("stall"), "stall")
+        # (checkpoints from before the emitter took turns: none paused, nothing counted yet)
+        self.turn = check_int(state.get("turn", 0), "turn")
+        attention = check_list(state.get("attention", [0] * self.cells), "attention", self.cells, "counts")
+        for i, count in enumerate(attention):
+            check_int(count, f"attention[{i}]")
+        self.attention = np.asarray(attention, dtype=np.int64)
+        self._paused, self._paused_es = {}, {}
+        for i, run in enumerate(check_list(state.get("paused", []), "paused")):
+            where = f"paused[{i}]"
+            check_type(run, dict, where)
+            values = check_list(run.get("values"), f"{where}.values")
+            start, values, followed, es, base = self._replayed(run.get("start"), values, run.get("followed"),
+                                                                where)
+            if check_int(run.get("cell"), f"{where}.cell") != start["cell"] or start["cell"] in self._paused:
+                raise BadState(f"{where}.cell must be its start's cell, once")
+            self._paused[start["cell"]] = {"start": start, "values": values, "followed": followed,
+                                           "stall": check_int(run.get("stall"), f"{where}.stall")}
+            self._paused_es[start["cell"]] = (es, base)
         start = state.get("start")
         values = check_list(state.get("values"), "values")
         self._es = self._base = self._asked = None
@@ -152,33 +245,8 @@ class CMAEmitter(Emitter):
             if values:
                 raise BadState("values are given without a start")
             return
-        check_type(start, dict, "start")
-        cell = check_int(start.get("cell"), "start.cell")
-        if cell >= self.cells:
-            raise BadState(f"start.cell must be below {self.cells}, got {cell}")
-        seed = check_int(start.get("seed"), "start.seed")
-        popsize = check_int(start.get("popsize"), "start.popsize", 2)
-        if popsize > 100_000:
-            raise BadState(f"start.popsize is {popsize}; no run asks for that many")
-        try:
-            genome = self.encoding.from_json(start.get("genome"))
-        except EvodreamError as exc:
-            raise BadState(f"start.genome: {exc}") from None
-        for g, row in enumerate(values):
-            check_list(row, f"values[{g}]", popsize, "values")
-            for i, value in enumerate(row):
-                check_number(value, f"values[{g}][{i}]")
-        # (checkpoints from before the emitter followed cells: it followed its start cell)
-        followed = state.get("followed", cell)
-        if check_int(followed, "followed") >= self.cells:
-            raise BadState(f"followed must be below {self.cells}, got {followed}")
-        self._start = {"cell": cell, "genome": start["genome"], "seed": seed, "popsize": popsize}
-        self._build(genome, seed, popsize)
-        # Replay: the same draws told the same values rebuild the ES exactly as it was.
-        for row in values:
-            self._es.tell(self._es.ask(), [float(v) for v in row])
-        self._values = [[float(v) for v in row] for row in values]
-        self.followed = followed
+        self._start, self._values, self.followed, self._es, self._base = self._replayed(
+            start, values, state.get("followed"), "")
 
     def check_info(self, info, n, cells, where):
         if not isinstance(info, int) or isinstance(info, bool) or info < 0:
@@ -190,4 +258,5 @@ class CMAEmitter(Emitter):
 def _build_cma(config, encoding, targets) -> CMAEmitter:
     if config.overlap:
         raise EvodreamError("the cma emitter adapts to each generation before the next: drop --overlap")
-    return CMAEmitter(len(targets), encoding, goal=config.goal or 1.0)
+    share = TURN_GENERATIONS if len(targets) <= AUTO_FEW_TARGETS else None
+    return CMAEmitter(len(targets), encoding, goal=config.goal or 1.0, share=share)

@@ -99,7 +99,9 @@ class CMAEmitter(Emitter):
         pool = archive.unfinished_or_filled(self.goal)
         for cell in [c for c in self._paused if archive.confidence[c] >= self.goal]:
             del self._paused[cell], self._paused_es[cell]
-        cell = int(rng.choice(pool[self.attention[pool] == self.attention[pool].min()]))
+        if self.share:  # taking turns: the waiting cell whose ES has run least
+            pool = pool[self.attention[pool] == self.attention[pool].min()]
+        cell = int(rng.choice(pool))
         self.turn = 0
         paused = self._paused.pop(cell, None)
         es_and_base = self._paused_es.pop(cell, None)

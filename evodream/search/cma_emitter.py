@@ -20,7 +20,8 @@ another never got a turn (README, "ImageNet efficiency").
 Reproducible and resumable without pickle: pycma draws its normal deviates from a
 ``numpy.random.Generator`` seeded from the search's generator at each restart (never from numpy's
 global state), and a checkpoint holds the start (elite genome, seed, sigma0) and the ranking
-values told since; loading rebuilds the ES by replaying them, which gives the identical state.
+values told since, for the running ES and each paused one; loading rebuilds every ES by replaying
+them, which gives the identical state.
 """
 from __future__ import annotations
 

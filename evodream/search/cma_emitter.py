@@ -69,8 +69,8 @@ class CMAEmitter(Emitter):
         self.share = share                # generations a turn lasts; None: no turns (CMA-ME)
         self.attention = np.zeros(cells, dtype=np.int64)  # generations run by ESs started at each cell
         self.turn = 0                     # generations since this ES started or resumed
-        self._paused: dict[int, dict] = {}   # start cell -> {"start", "values", "followed", "stall"}
-        self._paused_es: dict[int, tuple] = {}  # start cell -> (ES, base genome), rebuilt on load
+        # start cell -> ({"start", "values", "followed", "stall"}: what a checkpoint keeps, ES, base genome)
+        self._paused: dict[int, tuple] = {}
         self.restarts = 0
         self.stall = 0
         self._start: dict | None = None   # {"cell", "genome", "seed", "popsize"}: what rebuilds the ES
@@ -99,25 +99,23 @@ class CMAEmitter(Emitter):
         """Resume the paused ES of the waiting cell run least, or start one there."""
         pool = archive.unfinished_or_filled(self.goal)
         for cell in [c for c in self._paused if archive.confidence[c] >= self.goal]:
-            del self._paused[cell], self._paused_es[cell]
+            del self._paused[cell]
         if self.share:  # taking turns: the waiting cell whose ES has run least
             pool = pool[self.attention[pool] == self.attention[pool].min()]
         cell = int(rng.choice(pool))
         self.turn = 0
-        paused = self._paused.pop(cell, None)
-        es_and_base = self._paused_es.pop(cell, None)
+        paused, self._es, self._base = self._paused.pop(cell, (None, None, None))
         if paused is not None and paused["start"]["popsize"] == popsize:
             self._start, self._values = paused["start"], paused["values"]
             self.followed, self.stall = paused["followed"], paused["stall"]
-            self._es, self._base = es_and_base
             return
         self._restart(archive, rng, popsize, cell)
 
     def _pause(self) -> None:
         cell = self._start["cell"]
-        self._paused[cell] = {"start": self._start, "values": self._values, "followed": self.followed,
-                              "stall": self.stall}
-        self._paused_es[cell] = (self._es, self._base)
+        record = {"start": self._start, "values": self._values, "followed": self.followed,
+                  "stall": self.stall}
+        self._paused[cell] = (record, self._es, self._base)
         self._es = None
 
     def _restart(self, archive, rng: np.random.Generator, popsize: int, cell: int) -> None:
@@ -184,7 +182,7 @@ class CMAEmitter(Emitter):
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        paused = [{"cell": cell, **run} for cell, run in self._paused.items()]
+        paused = [{"cell": cell, **record} for cell, (record, _, _) in self._paused.items()]
         return {"restarts": self.restarts, "stall": self.stall, "start": self._start, "values": self._values,
                 "followed": self.followed, "turn": self.turn, "attention": self.attention.tolist(),
                 "paused": paused}
@@ -228,7 +226,7 @@ class CMAEmitter(Emitter):
         for i, count in enumerate(attention):
             check_int(count, f"attention[{i}]")
         self.attention = np.asarray(attention, dtype=np.int64)
-        self._paused, self._paused_es = {}, {}
+        self._paused = {}
         for i, run in enumerate(check_list(state.get("paused", []), "paused")):
             where = f"paused[{i}]"
             check_type(run, dict, where)
@@ -237,9 +235,9 @@ class CMAEmitter(Emitter):
                                                                 where)
             if check_int(run.get("cell"), f"{where}.cell") != start["cell"] or start["cell"] in self._paused:
                 raise BadState(f"{where}.cell must be its start's cell, once")
-            self._paused[start["cell"]] = {"start": start, "values": values, "followed": followed,
-                                           "stall": check_int(run.get("stall"), f"{where}.stall")}
-            self._paused_es[start["cell"]] = (es, base)
+            record = {"start": start, "values": values, "followed": followed,
+                      "stall": check_int(run.get("stall"), f"{where}.stall")}
+            self._paused[start["cell"]] = (record, es, base)
         start = state.get("start")
         values = check_list(state.get("values"), "values")
         self._es = self._base = self._asked = None

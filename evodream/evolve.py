@@ -62,15 +62,26 @@ def build_encoding(config: EvolveConfig, channels: int, input_size: int) -> Enco
     return ENCODINGS[config.encoding](config, channels, size)
 
 
+def _corrupt(run: RunFolder) -> EvodreamError:
+    return EvodreamError(f"{run.path / 'manifest.json'} is incomplete: the run is corrupt")
+
+
+def config_of_run(run: RunFolder) -> EvolveConfig:
+    """The settings a run was made with, from its manifest (importing its plugins)."""
+    try:
+        return validate(from_mapping(run.manifest["config"], source="manifest"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise _corrupt(run) from None
+
+
 def encoding_of_run(run: RunFolder) -> Encoding:
     """The encoding a run was made with, rebuilt from its manifest without loading the model."""
-    manifest = run.manifest
+    config = config_of_run(run)
     try:
-        config = validate(from_mapping(manifest["config"], source="manifest"))  # (imports its plugins)
-        return build_encoding(config, int(manifest["model"]["channels"]),
-                              int(manifest["model"]["input_size"]))
+        return build_encoding(config, int(run.manifest["model"]["channels"]),
+                              int(run.manifest["model"]["input_size"]))
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise EvodreamError(f"{run.path / 'manifest.json'} is incomplete: the run is corrupt") from None
+        raise _corrupt(run) from None
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                                 f"filled: probe a map-elites run that has run a few generations")
         import torch
 
-        from evodream.config import from_mapping, set_torch_threads, validate
-        from evodream.evolve import build_scoring
+        from evodream.config import set_torch_threads
+        from evodream.evolve import build_scoring, config_of_run
         from evodream.genomes.spectral import SpectralEncoding
 
-        config = validate(from_mapping(run.manifest["config"], source="manifest"))
+        config = config_of_run(run)
         set_torch_threads(config.threads)
         config, classifier, targets, encoding, objective = build_scoring(config)
         residual = SpectralEncoding(classifier.channels, encoding.size, grid=args.grid)

@@ -303,14 +303,10 @@ def test_manifest_records_the_resolved_recipe(tmp_path):
     assert (config["recipe"], config["encoding"], config["emitters"]) == ("fast", "direct", "mutation")
 
 
-def load_efficiency_script():
-    return load_script("efficiency")
-
-
 def test_efficiency_report_only_reads_what_was_run_and_refuses_an_empty_folder(tmp_path, capsys):
     from evodream.evolve import evolve
 
-    efficiency = load_efficiency_script()
+    efficiency = load_script("efficiency")
     assert efficiency.main(["--report-only", "--parts", "c", "--out", str(tmp_path)]) == 2
     assert "holds none of the runs" in capsys.readouterr().err and not (tmp_path / "efficiency.md").exists()
     # One MNIST seed made by hand in the benchmark's layout: the report reads it, skips the rest.
@@ -328,7 +324,7 @@ def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
 
     from evodream.evolve import evolve
 
-    efficiency = load_efficiency_script()
+    efficiency = load_script("efficiency")
     medians = {}
     for seed, name in ((0, "all"), (1, "all-seed1"), (2, "all-seed2")):  # --seed 0 keeps the name "all"
         budget = 60 if seed == 2 else 100  # seed 2 stops short of the 100 budget
@@ -355,7 +351,7 @@ def test_efficiency_resumes_a_run_cut_short_instead_of_starting_it_again(tmp_pat
 
     from evodream.evolve import evolve
 
-    efficiency = load_efficiency_script()
+    efficiency = load_script("efficiency")
     args = ["--parts", "c", "--methods-c", "fast", "--seeds-c", "0", "--cap-c", "2000"]
     assert efficiency.main([*args, "--out", str(tmp_path / "whole")]) == 0
     # The same run cut short: its checkpoint at 500 evaluations, no summary (as after a kill).

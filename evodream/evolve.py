@@ -66,20 +66,23 @@ def _corrupt(run: RunFolder) -> EvodreamError:
     return EvodreamError(f"{run.path / 'manifest.json'} is incomplete: the run is corrupt")
 
 
-def config_of_run(run: RunFolder) -> EvolveConfig:
-    """The settings a run was made with, from its manifest (importing its plugins)."""
+def config_of_run(run: RunFolder, manifest: dict | None = None) -> EvolveConfig:
+    """The settings a run was made with, from its manifest (importing its plugins); pass the
+    manifest when it is already read."""
     try:
-        return validate(from_mapping(run.manifest["config"], source="manifest"))
+        return validate(from_mapping((run.manifest if manifest is None else manifest)["config"],
+                                     source="manifest"))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise _corrupt(run) from None
 
 
 def encoding_of_run(run: RunFolder) -> Encoding:
     """The encoding a run was made with, rebuilt from its manifest without loading the model."""
-    config = config_of_run(run)
+    manifest = run.manifest
+    config = config_of_run(run, manifest)
     try:
-        return build_encoding(config, int(run.manifest["model"]["channels"]),
-                              int(run.manifest["model"]["input_size"]))
+        model = manifest["model"]
+        return build_encoding(config, int(model["channels"]), int(model["input_size"]))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise _corrupt(run) from None
 

@@ -211,11 +211,12 @@ class CMAEmitter(Emitter):
         followed = cell if followed is None else followed
         if check_int(followed, f"{prefix}followed") >= self.cells:
             raise BadState(f"{prefix}followed must be below {self.cells}, got {followed}")
+        values = [[float(v) for v in row] for row in values]
         es = self._build(genome, seed, popsize)
         for row in values:
-            es.tell(es.ask(), [float(v) for v in row])
+            es.tell(es.ask(), row)
         start = {"cell": cell, "genome": start["genome"], "seed": seed, "popsize": popsize}
-        return start, [[float(v) for v in row] for row in values], followed, es, genome
+        return start, values, followed, es, genome
 
     def load_state_dict(self, state: dict) -> None:
         self.restarts = check_int(state.get("restarts"), "restarts")

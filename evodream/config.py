@@ -33,8 +33,8 @@ RECIPE_DEFAULTS = {
              "mutation_rate": 0.05, "eta": 2.0},
     # CMA-ES over a grid of genes (64x64 by default, read as 1/f-weighted cosines): adaptation wins
     # where a few classes are asked for.
-    "lowres-cma": {"encoding": "spectral", "emitters": "cma", "population": 16, "parent_selection": "focus",
-                   "adaptive": True},
+    # Its population depends on the image size (lowres_cma_population).
+    "lowres-cma": {"encoding": "spectral", "emitters": "cma", "parent_selection": "focus", "adaptive": True},
     # CMA-ME: CMA-ES over CPPN weights beside the mutation emitter that grows their topology.
     "cppn-cma": {"encoding": "cppn", "emitters": "mutation,cma", "population": 16,
                  "parent_selection": "focus", "adaptive": True},
@@ -47,20 +47,35 @@ for _recipe in ("paper", "fast"):  # the encoding and emitters every recipe impl
 RECIPE_DEFAULTS["fast-cppn"] = {**RECIPE_DEFAULTS["fast"], "encoding": "cppn"}
 RECIPE_DEFAULTS["paper-cppn"] = {**RECIPE_DEFAULTS["paper"], "encoding": "cppn"}
 AUTO_FEW_TARGETS = 10  # "auto": runs for at most this many classes count as few-target runs
+LARGE_IMAGE = 64       # px: from this input size on, a model counts as ImageNet-size
 
 
-def auto_recipe(config: "EvolveConfig", channels: int, input_size: int, targets: int) -> str:
-    """What recipe "auto" means for this model and target count.
+def lowres_cma_population(input_size: int) -> int:
+    """lowres-cma's children per generation (README, "ImageNet efficiency"): 32 on ImageNet-size
+    images, where it reached 99% in fewer evaluations on 13 of 20 classes and the slowest in 9,440
+    instead of 17,152; 16 on small ones, as MNIST needed 1,456 evaluations at 16 and 2,336 at 32."""
+    return 32 if input_size >= LARGE_IMAGE else 16
+
+
+def auto_recipe(config: "EvolveConfig", model: tuple[int, int, int] | None) -> str | None:
+    """What recipe "auto" means for this model = (channels, input size, number of targets), or
+    None when that depends on a model not known yet.
 
     Colour models of ImageNet size get lowres-cma when asked for a few classes and paper-cppn for
     more (measured: README, "ImageNet efficiency"); everything else, MNIST included, keeps the
     fast recipe. A user's own choice of encoding or emitters keeps the fast recipe's other settings,
     and so does another algorithm than MAP-Elites (the GA and NSGA-II have no emitters, so no CMA).
     """
-    if config.algorithm == "map-elites" and config.emitters is None and channels == 3 and input_size >= 64:
-        if targets <= AUTO_FEW_TARGETS and config.encoding in (None, "lowres", "spectral"):
+    if (config.algorithm != "map-elites" or config.emitters is not None
+            or config.encoding not in (None, "lowres", "spectral")):
+        return "fast"
+    if model is None:
+        return None
+    channels, input_size, targets = model
+    if channels == 3 and input_size >= LARGE_IMAGE:
+        if targets <= AUTO_FEW_TARGETS:
             return "lowres-cma"
-        if targets > AUTO_FEW_TARGETS and config.encoding is None:
+        if config.encoding is None:
             return "paper-cppn"
     return "fast"
 
@@ -103,16 +118,23 @@ class EvolveConfig(ModelOptions):
     def resolved(self, model: tuple[int, int, int] | None = None) -> "EvolveConfig":
         """A copy with the recipe's defaults filled in where the user left a setting open.
 
-        ``model`` = (channels, input size, number of targets) lets recipe "auto" choose; without
-        it "auto" resolves as "fast". The copy names the recipe it resolved to (the manifest's).
+        ``model`` = (channels, input size, number of targets) lets recipe "auto" choose, and fills
+        what depends on the image size. Without it what depends on the model stays open: recipe
+        "auto" is kept with nothing filled where its choice depends on the model, and lowres-cma's
+        population stays None, as the run fills them once it has loaded its model (so a sweep or
+        compare job is the run `evolve` would make). The copy names the recipe it resolved to.
         """
         _check_choice("recipe", self.recipe, RECIPES)  # before the lookup below, which a typo would break
         from .genomes import ENCODINGS  # here: config stays light to import
 
         recipe = self.recipe
         if recipe == "auto":
-            recipe = auto_recipe(self, *model) if model is not None else "fast"
+            recipe = auto_recipe(self, model)
+            if recipe is None:
+                return self
         defaults = RECIPE_DEFAULTS[recipe]
+        if recipe == "lowres-cma" and model is not None:
+            defaults = {**defaults, "population": lowres_cma_population(model[1])}
         encoding = self.encoding or defaults["encoding"]
         if encoding in ENCODINGS:  # (an unknown name fails in validate)
             defaults = {**defaults, **ENCODINGS.entry(encoding).defaults}
@@ -124,6 +146,18 @@ class EvolveConfig(ModelOptions):
 
 
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(EvolveConfig)}
+
+
+def resolved_for_run(values: dict, manifest: dict) -> dict:
+    """Settings as a sweep or compare job holds them (recipe "auto" and size-dependent defaults still
+    open), resolved for the model and targets a run's manifest records: the config that run has if
+    it was made from them. Unchanged when the manifest or the settings cannot be read."""
+    try:
+        model = manifest["model"]
+        shape = (int(model["channels"]), int(model["input_size"]), len(manifest["targets"]))
+        return from_mapping(values, source="job").resolved(shape).to_dict()
+    except (KeyError, TypeError, ValueError, EvodreamError):
+        return values
 
 
 MAX_SEED = 2 ** 63 - 1  # a signed 64-bit integer (numpy takes any size, torch.manual_seed < 2^64)

@@ -57,7 +57,12 @@ def existing_run(folder: str | Path, kind: str, config: dict, *, fix: str) -> st
     folder = Path(folder)
     if not (folder / MANIFEST).exists():
         return None
-    saved = RunFolder.open(folder, kind=kind).manifest.get("config", {})
+    manifest = RunFolder.open(folder, kind=kind).manifest
+    saved = manifest.get("config", {})
+    if kind == "evolve":  # a job's config leaves "auto" open; its run recorded what it resolved to
+        from .config import resolved_for_run
+
+        config = resolved_for_run(config, manifest)
     keys = (set(saved) | set(config)) - EXECUTION_KEYS
     if any(saved.get(k) != config.get(k) for k in keys):
         raise EvodreamError(f"{folder} holds a run with other settings: {fix}, or delete that folder")

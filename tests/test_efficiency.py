@@ -114,7 +114,7 @@ def test_cma_takes_turns_between_unfinished_cells_and_resumes_each_ones_es():
     archive = Archive(encoding, [0, 1, 2])
     start = np.array([[0.5, 0.01, 0.01], [0.01, 0.1, 0.01], [0.01, 0.01, 0.2]])
     archive.insert(encoding.random(3, np.random.default_rng(0)), np.log(start), start, 3)
-    emitter = CMAEmitter(3, encoding, goal=0.99, share=3)
+    emitter = CMAEmitter(3, encoding, goal=0.99, share=12)  # a turn of 12 evaluations: 3 generations of 4
     rng = np.random.default_rng(0)
 
     def generation(emitter, archive, rng):  # every child improves the emitter's start cell a little
@@ -128,7 +128,7 @@ def test_cma_takes_turns_between_unfinished_cells_and_resumes_each_ones_es():
 
     turns = [generation(emitter, archive, rng) for _ in range(7)]
     # A checkpoint with paused ESs continues as the emitter itself does.
-    resumed = CMAEmitter(3, encoding, goal=0.99, share=3)
+    resumed = CMAEmitter(3, encoding, goal=0.99, share=12)
     resumed.load_state_dict(json.loads(json.dumps(emitter.state_dict())))
     twin_archive, twin_rng = copy.deepcopy(archive), copy.deepcopy(rng)
     for _ in range(5):
@@ -155,12 +155,27 @@ def test_cma_takes_turns_between_unfinished_cells_and_resumes_each_ones_es():
     assert emitter.attention.tolist() == [0, 0, 0] and not emitter._paused
 
 
+def test_cma_turn_lasts_the_same_evaluations_at_any_population():
+    encoding = LowresEncoding(3, 12, grid=4)
+    for popsize, generations in ((4, 6), (8, 3), (6, 4)):  # 24 evaluations (the last rounded up)
+        archive = Archive(encoding, [0, 1])
+        start = np.array([[0.5, 0.01], [0.01, 0.1]])
+        archive.insert(encoding.random(2, np.random.default_rng(0)), np.log(start), start, 2)
+        emitter = CMAEmitter(2, encoding, goal=0.99, share=24)
+        rng, cells = np.random.default_rng(0), []
+        for _ in range(2 * generations):
+            children, info = emitter.ask(archive, popsize, rng, 0)
+            cells.append(emitter._start["cell"])
+            emitter.tell(archive, children, np.log(archive.confidence[None, :].repeat(popsize, axis=0)), info)
+        assert cells == [cells[0]] * generations + [1 - cells[0]] * generations, popsize
+
+
 def test_cma_taking_turns_ranks_children_by_its_own_class():
     encoding = LowresEncoding(3, 12, grid=4)
     archive = Archive(encoding, [0, 1])
     start = np.array([[0.5, 0.01], [0.01, 0.1]])
     archive.insert(encoding.random(2, np.random.default_rng(0)), np.log(start), start, 2)
-    for share, expected_stall in ((None, 0), (3, 1)):
+    for share, expected_stall in ((None, 0), (12, 1)):
         emitter = CMAEmitter(2, encoding, goal=0.99, share=share)
         children, info = emitter.ask(archive, 4, np.random.default_rng(0), 0)
         other = 1 - emitter._start["cell"]
@@ -265,7 +280,7 @@ def test_lowres_rejects_bad_genome_files(change, message):
 def test_lowres_grid_defaults_to_64_cells_or_16_on_small_images(grid, size, cells):
     from evodream.genomes import ENCODINGS
 
-    config = EvolveConfig(encoding="lowres", lowres_grid=grid).resolved()
+    config = EvolveConfig(encoding="lowres", lowres_grid=grid).resolved((3, size, 1))
     assert ENCODINGS.entry("lowres").factory(config, 3, size).grid == cells
 
 
@@ -292,7 +307,22 @@ def test_cppn_with_vector_keeps_topology_and_bounds():
 def test_auto_recipe(model, settings, recipe, encoding, emitters):
     config = EvolveConfig(**settings).resolved(model)
     assert (config.recipe, config.encoding, config.emitters) == (recipe, encoding, emitters)
-    assert EvolveConfig(**settings).resolved().recipe == (settings.get("recipe") or "fast")
+    # Without the model "auto" stays open where the model decides (a sweep's job is then resolved
+    # by its run, as `evolve` does), and resolves alike where it does not.
+    unknown = EvolveConfig(**settings).resolved()
+    if settings.get("encoding") in (None, "lowres") and not {"recipe", "algorithm"} & set(settings):
+        assert unknown == EvolveConfig(**settings)  # nothing filled
+    else:
+        assert (unknown.recipe, unknown.encoding, unknown.emitters) == (recipe, encoding, emitters)
+
+
+@pytest.mark.parametrize("size,population", [(224, 32), (64, 32), (32, 16), (28, 16)])
+def test_lowres_cma_population_follows_the_image_size(size, population):
+    assert EvolveConfig().resolved((3, size, 1)).population == (population if size >= 64 else 10)
+    config = EvolveConfig(recipe="lowres-cma")
+    assert config.resolved((3, size, 1)).population == population
+    assert config.resolved().population is None                 # left to the run, which knows the size
+    assert EvolveConfig(recipe="lowres-cma", population=8).resolved((3, size, 1)).population == 8
 
 
 def test_manifest_records_the_resolved_recipe(tmp_path):

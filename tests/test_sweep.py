@@ -388,3 +388,25 @@ def test_ray_sweep_makes_the_same_runs_as_the_local_one(local_sweep, tmp_path):
         local = _run_contents(local_sweep.out / "runs" / name)
         remote = _run_contents(tmp_path / "ray" / "runs" / name)
         assert remote == local, name
+
+
+def test_a_job_left_open_for_its_model_is_resolved_by_its_run(tmp_path):
+    from evodream.config import from_mapping
+    from evodream.evolve import evolve
+    from evodream.runs import existing_run
+
+    # "auto" on an ImageNet-size model means lowres-cma for one class: the job leaves the choice to
+    # its run, as `evolve` does, instead of taking the fast recipe.
+    imagenet = expand({"grid": {"seed": [0]},
+                       "settings": {"model": "efficientnet-lite0", "target": "macaw", "max_evals": 100}})
+    assert imagenet.jobs[0].config["recipe"] == "auto" and imagenet.jobs[0].config["encoding"] is None
+    # lowres-cma's population depends on the image size: the run fills it in, and the sweep run
+    # again still knows the finished run as this job's.
+    job = expand({"grid": {"seed": [0]},
+                  "settings": {"recipe": "lowres-cma", "target": "3", "max_evals": 48}}).jobs[0]
+    assert job.config["population"] is None
+    result = evolve(from_mapping(job.config), tmp_path / "run", progress=False)
+    assert result.run.manifest["config"]["population"] == 16
+    assert existing_run(tmp_path / "run", "evolve", job.config, fix="fix") == "finished"
+    with pytest.raises(EvodreamError, match="holds a run with other settings"):
+        existing_run(tmp_path / "run", "evolve", {**job.config, "population": 8}, fix="fix")

@@ -12,7 +12,7 @@ cell it follows reaches the goal (polishing a finished class past it would starv
 when no child has improved an unfinished cell for ``patience`` generations, or when pycma's own
 stop() fires. In a run for a few classes (``share`` set: at most ``AUTO_FEW_TARGETS``) it takes
 turns instead: an ES works for its start cell alone, ranking children by that class's gain, and
-after ``share`` generations, while other unfinished cells wait, it is paused (kept whole) and the
+after ``share`` evaluations, while other unfinished cells wait, it is paused (kept whole) and the
 emitter moves to the unfinished cell whose ES has run least, resuming that cell's paused ES if it
 has one. Following the largest gain let a class that kept improving slowly hold the emitter while
 another never got a turn (README, "ImageNet efficiency").
@@ -40,7 +40,9 @@ from .emitters import EMITTERS, Emitter
 SIGMA0 = {"lowres": 0.5, "spectral": 0.5, "cppn": 1.0, "direct": 0.1}
 FULL_COVARIANCE_MAX_DIM = 100   # above this, sep-CMA (diagonal): full C costs O(n^2) memory, O(n^3) time
 NEW_CELL_BONUS = 1e6            # a child that fills an empty cell outranks every improvement
-TURN_GENERATIONS = 100          # one class's turn in a run for a few classes (1,600 evaluations at 16)
+# One class's turn in a run for a few classes, counted in evaluations so that it lasts as long at
+# any population (100 generations at 16, 50 at 32).
+TURN_EVALUATIONS = 1600
 
 
 def _randn_from(seed: int):
@@ -66,7 +68,7 @@ class CMAEmitter(Emitter):
         self.sigma0 = float(sigma0 if sigma0 is not None else SIGMA0.get(encoding.name, 0.3))
         self.diagonal = diagonal          # None: decide by dimension
         self.patience = int(patience)
-        self.share = share                # generations a turn lasts; None: no turns (CMA-ME)
+        self.share = share                # evaluations a turn lasts; None: no turns (CMA-ME)
         self.attention = np.zeros(cells, dtype=np.int64)  # generations run by ESs started at each cell
         self.turn = 0                     # generations since this ES started or resumed
         # start cell -> ({"start", "values", "followed", "stall"}: what a checkpoint keeps, ES, base genome)
@@ -135,7 +137,8 @@ class CMAEmitter(Emitter):
         unfinished = int((archive.confidence < self.goal).sum())
         if (archive.confidence[self.followed] >= self.goal and unfinished) or self._es.stop():
             return "restart"
-        return "pause" if self.share and self.turn >= self.share and unfinished > 1 else "go on"
+        turn_over = self.share and self.turn * self._start["popsize"] >= self.share
+        return "pause" if turn_over and unfinished > 1 else "go on"
 
     # -- ask / tell -----------------------------------------------------------------------------
     def ask(self, archive, n, rng, generation):
@@ -260,5 +263,5 @@ class CMAEmitter(Emitter):
 def _build_cma(config, encoding, targets) -> CMAEmitter:
     if config.overlap:
         raise EvodreamError("the cma emitter adapts to each generation before the next: drop --overlap")
-    share = TURN_GENERATIONS if len(targets) <= AUTO_FEW_TARGETS else None
+    share = TURN_EVALUATIONS if len(targets) <= AUTO_FEW_TARGETS else None
     return CMAEmitter(len(targets), encoding, goal=config.goal or 1.0, share=share)

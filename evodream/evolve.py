@@ -66,12 +66,13 @@ def _corrupt(run: RunFolder) -> EvodreamError:
     return EvodreamError(f"{run.path / 'manifest.json'} is incomplete: the run is corrupt")
 
 
-def config_of_run(run: RunFolder, manifest: dict | None = None) -> EvolveConfig:
-    """The settings a run was made with, from its manifest (importing its plugins); pass the
-    manifest when it is already read."""
+def config_of_run(run: RunFolder, manifest: dict | None = None,
+                  overrides: dict | None = None) -> EvolveConfig:
+    """The settings a run was made with, from its manifest (importing its plugins), with `overrides`
+    applied; pass the manifest when it is already read."""
     try:
-        return validate(from_mapping((run.manifest if manifest is None else manifest)["config"],
-                                     source="manifest"))
+        recorded = (run.manifest if manifest is None else manifest)["config"]
+        return validate(from_mapping({**recorded, **(overrides or {})}, source="manifest"))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise _corrupt(run) from None
 
@@ -167,11 +168,7 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     # The engine the run was evaluated by; runs from before engines were recorded used torch.
     recorded = manifest.get("engine") if isinstance(manifest, dict) else None
     engine = recorded.get("name", "torch") if isinstance(recorded, dict) else "torch"
-    try:  # (validate imports the run's plugins)
-        config = validate(from_mapping({**manifest["config"], **overrides, "engine": engine},
-                                       source="manifest"))
-    except (KeyError, TypeError, AttributeError):
-        raise EvodreamError(f"{run.path} has no config in its manifest: the run is corrupt") from None
+    config = config_of_run(run, manifest, {**overrides, "engine": engine})
     session = _Session(config)
     checkpoint = run.load_checkpoint()
     elapsed = 0.0

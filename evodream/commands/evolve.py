@@ -39,7 +39,8 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--target", help="'all' (default), or class names / indices separated by commas")
     p.add_argument("--population", type=int,
                    help="children per generation (map-elites) or per target (ga); default: the recipe's "
-                        "(fast 10, lowres-cma and cppn-cma 16, paper 200)")
+                        "(fast 10, lowres-cma 32 on images of 64 px or more and 16 below, cppn-cma 16, "
+                        "paper 200)")
     p.add_argument("--generations", type=int, help="stop after this many generations")
     p.add_argument("--max-evals", type=int,
                    help="stop once this many images are evaluated (default 100000); the last generation "

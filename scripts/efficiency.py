@@ -51,8 +51,9 @@ METHODS = {
     "paper-cppn-pop500": {"recipe": "paper-cppn", "population": 500},
     "spectral-cma": {"recipe": "lowres-cma", "encoding": "spectral"},  # what lowres-cma means today
     "spectral-cma-pop16": {"recipe": "lowres-cma", "encoding": "spectral", "population": 16},  # before
-    "lowres-cma": {"recipe": "lowres-cma", "encoding": "lowres"},      # ... and before: pixel basis
-    "lowres-cma-g16": {"recipe": "lowres-cma", "encoding": "lowres", "lowres_grid": 16},
+    # ... and before: the pixel basis, on a 64x64 and a 16x16 grid, at the 16 children it had then
+    "lowres-cma": {"recipe": "lowres-cma", "encoding": "lowres", "population": 16},
+    "lowres-cma-g16": {"recipe": "lowres-cma", "encoding": "lowres", "lowres_grid": 16, "population": 16},
     "cppn-cma": {"recipe": "cppn-cma"},
     "auto": {"recipe": "auto"},
 }

@@ -316,6 +316,19 @@ def test_auto_recipe(model, settings, recipe, encoding, emitters):
         assert (unknown.recipe, unknown.encoding, unknown.emitters) == (recipe, encoding, emitters)
 
 
+def test_auto_recipe_takes_cma_with_turns_up_to_the_few_target_limit():
+    from evodream.config import AUTO_FEW_TARGETS
+    from evodream.search import EMITTERS
+    from evodream.search.cma_emitter import TURN_EVALUATIONS
+
+    assert EvolveConfig().resolved((3, 224, AUTO_FEW_TARGETS)).recipe == "lowres-cma"
+    assert EvolveConfig().resolved((3, 224, AUTO_FEW_TARGETS + 1)).recipe == "paper-cppn"
+    config, encoding = EvolveConfig(recipe="lowres-cma").resolved((3, 12, 1)), LowresEncoding(3, 12, grid=4)
+    build = EMITTERS.entry("cma").factory
+    assert build(config, encoding, list(range(AUTO_FEW_TARGETS))).share == TURN_EVALUATIONS
+    assert build(config, encoding, list(range(AUTO_FEW_TARGETS + 1))).share is None  # CMA-ME
+
+
 @pytest.mark.parametrize("size,population", [(224, 32), (64, 32), (32, 16), (28, 16)])
 def test_lowres_cma_population_follows_the_image_size(size, population):
     assert EvolveConfig().resolved((3, size, 1)).population == (population if size >= 64 else 10)

@@ -51,7 +51,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
     p.add_argument("--recipe",
                    help="auto (default: for colour models of 64 px or more, lowres-cma when asked for "
-                        "up to 10 classes and paper-cppn for more; else fast), fast (parents from "
+                        "up to 50 classes and paper-cppn for more; else fast), fast (parents from "
                         "unfinished classes, adaptive mutation), paper (Nguyen et al.'s settings), "
                         "fast-cppn and paper-cppn (the same on CPPN genomes), lowres-cma (CMA-ES over "
                         "a 64x64 grid of 1/f-weighted cosines, the spectral encoding) or cppn-cma "

@@ -157,7 +157,7 @@ def test_cma_takes_turns_between_unfinished_cells_and_resumes_each_ones_es():
 
 def test_cma_turn_lasts_the_same_evaluations_at_any_population():
     encoding = LowresEncoding(3, 12, grid=4)
-    for popsize, generations in ((4, 6), (8, 3), (6, 4)):  # 24 evaluations (the last rounded up)
+    for popsize, generations in ((4, 6), (8, 3), (6, 4)):  # a turn of 24 evaluations at each
         archive = Archive(encoding, [0, 1])
         start = np.array([[0.5, 0.01], [0.01, 0.1]])
         archive.insert(encoding.random(2, np.random.default_rng(0)), np.log(start), start, 2)

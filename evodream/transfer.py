@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .classifiers import Classifier, load_classifier
+from .classifiers.registry import ClassLookup
 from .errors import EvodreamError
 from .image_transforms import SHIFT, TRANSFORMS, ZOOM
 from .runs import RunFolder, lies_within, write_atomic, write_json
@@ -88,15 +89,14 @@ def _class_map(source: Classifier, other: Classifier, records: list[dict]) -> np
     class list, otherwise looked up by name."""
     if other.class_names == source.class_names:
         return np.array([int(r["class_index"]) for r in records])
-    lowered = {}
-    for i, name in enumerate(other.class_names):
-        lowered.setdefault(name.lower(), i)
-    missing = [r["class_name"] for r in records if str(r["class_name"]).lower() not in lowered]
+    lookup = ClassLookup(other.class_names)
+    indices = [lookup.index(r["class_name"]) for r in records]
+    missing = [r["class_name"] for r, index in zip(records, indices) if index is None]
     if missing:
         raise EvodreamError(f"{other.name} has no class named {missing[0]!r} "
                             f"({len(missing)} of the run's classes are missing): "
                             "transfer needs models trained on the same classes")
-    return np.array([lowered[str(r["class_name"]).lower()] for r in records])
+    return np.array(indices)
 
 
 def _score(classifier: Classifier, images: torch.Tensor, classes: np.ndarray, batch: int = 64):

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from evodream.classifiers import torchvision_models
+from evodream.classifiers.imagenet import imagenet_class_names
 from evodream.classifiers.lenet import mnist_split
 from evodream.classifiers.registry import load_classifier, resolve_targets
 from evodream.errors import EvodreamError
@@ -116,6 +117,17 @@ def test_resolve_targets():
         resolve_targets("expresso", names)
     with pytest.raises(EvodreamError, match="out of range"):
         resolve_targets("7", names)
+
+
+def test_resolve_targets_names_differing_only_in_case():
+    # ImageNet's class 264 is 'Cardigan' (the corgi), 474 'cardigan' (the sweater).
+    names = imagenet_class_names()
+    assert resolve_targets("Cardigan", names) == [264]
+    assert resolve_targets("cardigan,Pembroke", names) == [474, 263]
+    with pytest.raises(EvodreamError, match=r"'Cardigan' \(264\) or 'cardigan' \(474\)"):
+        resolve_targets("CARDIGAN", names)
+    with pytest.raises(EvodreamError, match="Did you mean 'Cardigan', 'cardigan'"):
+        resolve_targets("cardigann", names)
 
 
 # --- torchvision -------------------------------------------------------------------------------
@@ -240,9 +252,12 @@ def test_custom_torchscript(tiny_on_path, tmp_path):
     classes.write_text("ant\nbee\n\ncat\n")
     clf = load_classifier(str(path), input_size=8, classes_file=str(classes))
     assert clf.class_names == ["ant", "bee", "cat"]
-    classes.write_text("ant\nbee\nAnt\n")  # `--target ant` could only ever mean one of them
-    with pytest.raises(EvodreamError, match="names 'Ant' twice"):
+    classes.write_text("ant\nbee\nant\n")  # `--target ant` could only ever mean one of them
+    with pytest.raises(EvodreamError, match="names 'ant' twice"):
         load_classifier(str(path), input_size=8, classes_file=str(classes))
+    classes.write_text("ant\nbee\nAnt\n")  # told apart by their spelling, as ImageNet's cardigans are
+    cased = load_classifier(str(path), input_size=8, classes_file=str(classes))
+    assert resolve_targets("Ant,ant", cased.class_names) == [2, 0]
     x = torch.rand(4, 1, 8, 8)
     assert clf.queries == 0
     with torch.no_grad():

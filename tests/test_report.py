@@ -13,6 +13,7 @@ import pytest
 
 from evodream import EvolveConfig, evolve
 from evodream.cli import main
+from evodream.errors import EvodreamError
 from evodream.milestones import REACHED
 from evodream.report import load_run, write_report
 from evodream.report.load import derive_reach
@@ -152,6 +153,19 @@ def test_transfer_scores_elites_and_the_report_shows_it(runs, tmp_path, capsys):
     write_report([run], tmp_path / "report")
     assert "lenet-mnist-b" in (tmp_path / "report" / "summary.md").read_text().split("## Transfer")[1]
 
+
+
+def test_transfer_maps_classes_by_exact_name_first():
+    from types import SimpleNamespace
+
+    from evodream.transfer import _class_map
+
+    source = SimpleNamespace(name="a", class_names=("Cardigan", "cardigan", "tabby"))
+    other = SimpleNamespace(name="b", class_names=("tabby", "cardigan", "Cardigan"))
+    records = [{"class_name": "cardigan"}, {"class_name": "Cardigan"}, {"class_name": "tabby"}]
+    assert _class_map(source, other, records).tolist() == [1, 2, 0]
+    with pytest.raises(EvodreamError, match="b has no class named 'tabby'"):
+        _class_map(source, SimpleNamespace(name="b", class_names=("cardigan",)), records[::-1])
 
 # -- compare ---------------------------------------------------------------------------------
 def test_compare_runs_each_method_on_the_same_terms_and_reuses_finished_runs(tmp_path, capsys):

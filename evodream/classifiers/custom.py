@@ -197,10 +197,10 @@ def _class_names(classes_file: str | None, num_classes: int, name: str) -> Seque
         ) from None
     seen: dict[str, int] = {}
     for line, class_name in enumerate(names, 1):
-        first = seen.setdefault(class_name.lower(), line)
-        if first != line:  # class names are looked up case-insensitively: a twin would hide one class
+        first = seen.setdefault(class_name, line)
+        if first != line:  # a twin could never be named as a target
             raise EvodreamError(f"classes file {classes_file!r} names {class_name!r} twice (names {first} "
-                                f"and {line}, ignoring case): give each class its own name")
+                                f"and {line}): give each class its own name")
     if len(names) != num_classes:
         raise EvodreamError(
             f"classes file {classes_file!r} has {len(names)} names "

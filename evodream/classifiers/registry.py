@@ -167,10 +167,10 @@ def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequ
     if targets is None or (isinstance(targets, str) and targets.strip().lower() == "all"):
         return list(range(len(class_names)))
     items = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else list(targets)
-    lowered = {c.lower(): i for i, c in enumerate(class_names)}
+    lookup = ClassLookup(class_names)
     resolved: list[int] = []
     for item in items:
-        index = _resolve_one(item, class_names, lowered)
+        index = _resolve_one(item, class_names, lookup)
         if index not in resolved:
             resolved.append(index)
     if not resolved:
@@ -178,7 +178,31 @@ def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequ
     return resolved
 
 
-def _resolve_one(item, class_names, lowered) -> int:
+class ClassLookup:
+    """Class names to indices. The exact spelling wins; otherwise case is ignored when that leaves
+    one class. ImageNet needs both: 'Cardigan' is the corgi and 'cardigan' the sweater, so
+    'CARDIGAN' is refused by name."""
+
+    def __init__(self, class_names: Sequence[str]):
+        self.class_names = class_names
+        self.exact = {name: i for i, name in enumerate(class_names)}
+        self.folded: dict[str, list[int]] = {}
+        for i, name in enumerate(class_names):
+            self.folded.setdefault(name.lower(), []).append(i)
+
+    def index(self, name: str) -> int | None:
+        """The class called ``name``, or None when there is none."""
+        name = str(name).strip()
+        if name in self.exact:
+            return self.exact[name]
+        matches = self.folded.get(name.lower(), [])
+        if len(matches) > 1:
+            spelled = " or ".join(f"{self.class_names[i]!r} ({i})" for i in matches)
+            raise EvodreamError(f"class {name!r} could be {spelled}: give its exact spelling or index")
+        return matches[0] if matches else None
+
+
+def _resolve_one(item, class_names, lookup) -> int:
     if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
         index = int(item)
         if not 0 <= index < len(class_names):
@@ -186,11 +210,13 @@ def _resolve_one(item, class_names, lowered) -> int:
                                 f"the model has {len(class_names)} classes (0-{len(class_names) - 1})")
         # A digit class is named by its own digit, so '3' means class '3' either way.
         return index
+    index = lookup.index(item)
+    if index is not None:
+        return index
     key = str(item).strip().lower()
-    if key in lowered:
-        return lowered[key]
-    hints = difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)
-    hints += [c for c in lowered if key in c and c not in hints][: 3 - len(hints)]
-    suggestion = f" Did you mean {', '.join(repr(class_names[lowered[h]]) for h in hints)}?" if hints else ""
+    hints = difflib.get_close_matches(key, list(lookup.folded), n=3, cutoff=0.6)
+    hints += [c for c in lookup.folded if key in c and c not in hints][: 3 - len(hints)]
+    spelled = [repr(class_names[i]) for h in hints for i in lookup.folded[h]][:3]
+    suggestion = f" Did you mean {', '.join(spelled)}?" if spelled else ""
     raise EvodreamError(f"unknown class {item!r}.{suggestion} "
                         "Run `evodream classes MODEL --search TEXT` to look.")

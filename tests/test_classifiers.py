@@ -57,6 +57,15 @@ def test_efficientnet_knows_photos(effnet):
     assert top[1] in COFFEE
 
 
+def test_efficientnet_lite1_is_a_second_imagenet_network(effnet, capsys):
+    lite1 = load_classifier("efficientnet-lite1")
+    assert lite1.input_size == 240 and lite1.class_names == effnet.class_names
+    images = torch.cat([photo("chelsea", 240), photo("coffee", 240)])
+    top = [lite1.class_names[i] for i in lite1.probs(images).argmax(1).tolist()]
+    assert top[0] in CATS and top[1] in COFFEE
+    assert capsys.readouterr().out == ""
+
+
 def test_imagenet_names_ship_with_evodream_and_match_torchvision(effnet):
     models = pytest.importorskip("torchvision.models")
     expected = models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]

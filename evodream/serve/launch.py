@@ -19,6 +19,7 @@ MODELS = {
     "lenet-mnist": "LeNet on MNIST digits (28 px, fast)",
     "lenet-mnist-b": "the same LeNet, another seed",
     "efficientnet-lite0": "EfficientNet-Lite0 on ImageNet-1k (224 px, slow on CPU)",
+    "efficientnet-lite1": "EfficientNet-Lite1, a second ImageNet network (240 px, slower)",
 }
 # method -> (worker action, the settings it fixes)
 METHODS = {

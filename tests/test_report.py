@@ -154,7 +154,6 @@ def test_transfer_scores_elites_and_the_report_shows_it(runs, tmp_path, capsys):
     assert "lenet-mnist-b" in (tmp_path / "report" / "summary.md").read_text().split("## Transfer")[1]
 
 
-
 def test_transfer_maps_classes_by_exact_name_first():
     from types import SimpleNamespace
 
@@ -166,6 +165,7 @@ def test_transfer_maps_classes_by_exact_name_first():
     assert _class_map(source, other, records).tolist() == [1, 2, 0]
     with pytest.raises(EvodreamError, match="b has no class named 'tabby'"):
         _class_map(source, SimpleNamespace(name="b", class_names=("cardigan",)), records[::-1])
+
 
 # -- compare ---------------------------------------------------------------------------------
 def test_compare_runs_each_method_on_the_same_terms_and_reuses_finished_runs(tmp_path, capsys):

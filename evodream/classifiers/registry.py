@@ -172,7 +172,7 @@ def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequ
     lookup = ClassLookup(class_names)
     resolved: list[int] = []
     for item in items:
-        index = _resolve_one(item, class_names, lookup)
+        index = _resolve_one(item, lookup)
         if index not in resolved:
             resolved.append(index)
     if not resolved:
@@ -204,7 +204,8 @@ class ClassLookup:
         return matches[0] if matches else None
 
 
-def _resolve_one(item, class_names, lookup) -> int:
+def _resolve_one(item, lookup: ClassLookup) -> int:
+    class_names = lookup.class_names
     if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
         index = int(item)
         if not 0 <= index < len(class_names):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("starlette")
-pytest.importorskip("httpx")
+pytest.importorskip("httpx2")  # what Starlette's TestClient uses
 
 from starlette.testclient import TestClient  # noqa: E402
 

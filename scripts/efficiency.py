@@ -291,25 +291,40 @@ def plot(results: dict, path: Path) -> None:
 
 def parse_args(argv=None):
     listed = lambda kind: lambda text: [kind(t) for t in text.split(",") if t]  # noqa: E731
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="runs/efficiency")
-    p.add_argument("--parts", type=listed(str), default=["a", "b", "c"])
-    p.add_argument("--model", default="efficientnet-lite0")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0, help="run seed for parts a and b")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/efficiency",
+                   help="folder of the runs and the report; runs already there are read or resumed "
+                        "(default: runs/efficiency)")
+    p.add_argument("--parts", type=listed(str), default=["a", "b", "c"],
+                   help="which parts to run, comma-separated (default: a,b,c)")
+    p.add_argument("--model", default="efficientnet-lite0",
+                   help="the ImageNet model of parts a and b (default: efficientnet-lite0)")
+    p.add_argument("--threads", type=int, default=1, help="threads per run (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="run seed for parts a and b (default: 0)")
     p.add_argument("--seeds-a", type=listed(int), default=None,
                    help="part a: run each method with each of these seeds (default: --seed alone); the "
                         "table gives the median over seeds and each seed's figure")
-    p.add_argument("--methods-a", type=listed(str), default=["paper", "fast", "fast-cppn", "cppn-cma"])
-    p.add_argument("--budgets-a", type=listed(int), default=[20_000, 50_000, 200_000])
+    p.add_argument("--methods-a", type=listed(str), default=["paper", "fast", "fast-cppn", "cppn-cma"],
+                   help="part a's methods (default: paper,fast,fast-cppn,cppn-cma)")
+    p.add_argument("--budgets-a", type=listed(int), default=[20_000, 50_000, 200_000],
+                   help="part a: report the median at these evaluation counts; runs go to the largest "
+                        "(default: 20000,50000,200000)")
     p.add_argument("--methods-b", type=listed(str), default=["paper", "fast", "fast-cppn", "spectral-cma",
-                                                             "lowres-cma", "cppn-cma"])
-    p.add_argument("--classes", type=int, default=20)
-    p.add_argument("--class-seed", type=int, default=0)
-    p.add_argument("--cap-b", type=int, default=50_000)
-    p.add_argument("--methods-c", type=listed(str), default=["paper", "fast", "spectral-cma", "lowres-cma"])
-    p.add_argument("--seeds-c", type=listed(int), default=[0, 1, 2, 3, 4])
-    p.add_argument("--cap-c", type=int, default=100_000)
+                                                             "lowres-cma", "cppn-cma"],
+                   help="part b's methods (default: paper,fast,fast-cppn,spectral-cma,lowres-cma,cppn-cma)")
+    p.add_argument("--classes", type=int, default=20,
+                   help="part b: how many classes of the draw, one run each per method (default: 20)")
+    p.add_argument("--class-seed", type=int, default=0,
+                   help="part b: the seed of numpy's default_rng that draws the classes (default: 0)")
+    p.add_argument("--cap-b", type=int, default=50_000,
+                   help="part b: evaluations a class's run may use to reach 99%% (default: 50000)")
+    p.add_argument("--methods-c", type=listed(str), default=["paper", "fast", "spectral-cma", "lowres-cma"],
+                   help="part c's methods (default: paper,fast,spectral-cma,lowres-cma)")
+    p.add_argument("--seeds-c", type=listed(int), default=[0, 1, 2, 3, 4],
+                   help="part c: one run per seed (default: 0,1,2,3,4)")
+    p.add_argument("--cap-c", type=int, default=100_000,
+                   help="part c: evaluations a run may use to get all ten digits to 99.99%% "
+                        "(default: 100000)")
     p.add_argument("--quick", action="store_true",
                    help="part a at 2,000 evaluations; part b 3 classes, cap 5,000; part c in full")
     p.add_argument("--report-only", action="store_true",

@@ -42,19 +42,19 @@ RECIPE_DEFAULTS = {
 for _recipe in ("paper", "fast"):  # the encoding and emitters every recipe implies where left open
     RECIPE_DEFAULTS[_recipe] = {"encoding": "direct", "emitters": "mutation", **RECIPE_DEFAULTS[_recipe]}
 # Both recipes on CPPN genomes. On ImageNet-size models asked for every class, CPPN patterns fool
-# far more classes per evaluation than direct pixels (README: 34% vs 0.9% median at 200k), and the
+# far more classes per evaluation than direct pixels (README: 48.7% vs 0.6% median at 200k), and the
 # paper's big uniform batches beat the fast recipe's small ones (README, "ImageNet efficiency").
 RECIPE_DEFAULTS["fast-cppn"] = {**RECIPE_DEFAULTS["fast"], "encoding": "cppn"}
 RECIPE_DEFAULTS["paper-cppn"] = {**RECIPE_DEFAULTS["paper"], "encoding": "cppn"}
 # "auto": runs for at most this many classes count as few-target runs (lowres-cma, classes taking
-# turns). Measured on ImageNet (README): 20 classes at 50k evaluations, median 70.9% against
-# paper-cppn's 4.7%; 50 classes at the default 100k, CMA ahead from about 50k on.
+# turns). Measured on ImageNet (docs/imagenet-efficiency.md): 20 classes at 50k evaluations, median
+# 70.9% against paper-cppn's 4.7%; 50 classes at the default 100k, CMA ahead from about 50k on.
 AUTO_FEW_TARGETS = 50
 LARGE_IMAGE = 64       # px: from this input size on, a model counts as ImageNet-size
 
 
 def lowres_cma_population(input_size: int) -> int:
-    """lowres-cma's children per generation (README, "ImageNet efficiency"): 32 on ImageNet-size
+    """lowres-cma's children per generation (docs/imagenet-efficiency.md): 32 on ImageNet-size
     images, where it reached 99% in fewer evaluations on 13 of 20 classes and the slowest in 9,440
     instead of 17,152; 16 on small ones, as MNIST needed 1,456 evaluations at 16 and 2,336 at 32."""
     return 32 if input_size >= LARGE_IMAGE else 16

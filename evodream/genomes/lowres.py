@@ -3,7 +3,7 @@
 A 64 x 64 x 3 genome has 12,288 genes where a direct 224 px genome has 150,528: few enough for a
 step-size-adapting optimiser (the ``cma`` emitter, diagonal at this size) to learn which genes
 raise a class. Grids of 8 to 128 cells a side were measured on EfficientNet-Lite0 classes outside
-the README's benchmark: 64 fooled the hard ones soonest (README, "ImageNet efficiency").
+the README's benchmark: 64 fooled the hard ones soonest (docs/imagenet-efficiency.md).
 Rendering enlarges the grid bicubically to the image size and squashes it through a sigmoid, so
 every gene is unbounded (no clipping to fight) and the picture is smooth by construction.
 Mutation (for the ``mutation`` emitter) is Gaussian: each gene, with probability ``rate``, moves by

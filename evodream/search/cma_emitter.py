@@ -15,7 +15,7 @@ turns instead: an ES works for its start cell alone, ranking children by that cl
 after ``share`` evaluations, while other unfinished cells wait, it is paused (kept whole) and the
 emitter moves to the unfinished cell whose ES has run least, resuming that cell's paused ES if it
 has one. Following the largest gain let a class that kept improving slowly hold the emitter while
-another never got a turn (README, "ImageNet efficiency").
+another never got a turn (docs/imagenet-efficiency.md, "Several classes at once").
 
 Reproducible and resumable without pickle: pycma draws its normal deviates from a
 ``numpy.random.Generator`` seeded from the search's generator at each restart (never from numpy's

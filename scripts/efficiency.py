@@ -27,7 +27,7 @@ defaults leave it out; on MNIST fast).
 Every run is an ordinary run folder under OUT/<part>/<method>/<class or seed>; a run that already
 holds summary.json is read, not rerun, one that was cut short is resumed from its checkpoint, so
 an interrupted benchmark continues where it stopped, and runs made with `evodream evolve --out` in
-that layout count. Writes OUT/efficiency.md (tables), OUT/efficiency.json and OUT/efficiency.png
+that layout count. `--jobs N` makes N runs at once, each an `evodream evolve` process of its own. Writes OUT/efficiency.md (tables), OUT/efficiency.json and OUT/efficiency.png
 (curves), and prints the tables.
 """
 from __future__ import annotations
@@ -35,12 +35,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from evodream.config import EvolveConfig, from_mapping
+from evodream.errors import EvodreamError
 from evodream.evolve import evolve, resume
 
 METHODS = {
@@ -80,27 +84,78 @@ def run_folder(root: Path, method: str, name: str) -> Path:
 
 
 class NotRun(Exception):
-    """--report-only: a run the table needs was never made."""
+    """A run the table needs is not there yet (--report-only: never made; --jobs: not made yet)."""
 
 
-REPORT_ONLY = False
+class Runs:
+    """How the parts come by their runs: made here, one after another ("make"); only read, a
+    missing one raising NotRun ("report"); or listed for --jobs to make several at once ("plan").
+    A finished run (summary.json) is always read, never made again."""
+
+    def __init__(self, mode: str, log):
+        self.mode, self.log = mode, log
+        self.planned: list[tuple[Path, dict]] = []
+
+    def ensure(self, folder: Path, settings: dict) -> Path:
+        if (folder / "summary.json").exists():
+            return folder
+        if self.mode == "report":
+            raise NotRun(str(folder))
+        if self.mode == "plan":
+            self.planned.append((folder, settings))
+            raise NotRun(str(folder))
+        return make_run(folder, settings, self.log)
 
 
-def ensure_run(folder: Path, settings: dict, log) -> Path:
-    """Run it unless the folder already holds a finished run; an interrupted one is resumed (from
-    its last checkpoint, to the budget asked for now), so an hour-long run cut short is not lost."""
-    if (folder / "summary.json").exists():
-        return folder
-    if REPORT_ONLY:
-        raise NotRun(str(folder))
+def make_run(folder: Path, settings: dict, log) -> Path:
+    """Make the run here; an interrupted one is resumed (from its last checkpoint, to the budget
+    asked for now), so an hour-long run cut short is not lost."""
     if (folder / "manifest.json").exists():
         log(f"resume {folder}")
-        resume(folder, {key: settings[key] for key in ("max_evals", "goal")}, progress=False)
+        resume(folder, {key: settings[key] for key in RESUMED}, progress=False)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     log(f"run {folder}: {settings}")
     evolve(from_mapping(settings, base=EvolveConfig(), source="benchmark"), folder, progress=False)
     return folder
+
+
+RESUMED = ("max_evals", "goal")  # what a resumed run takes from the benchmark; the rest is its own
+
+
+def evolve_command(folder: Path, settings: dict) -> list[str]:
+    """The `evodream evolve` command that makes (or resumes) the run in a process of its own."""
+    if (folder / "manifest.json").exists():
+        flags, settings = ["--resume", str(folder)], {key: settings[key] for key in RESUMED}
+    else:
+        flags = ["--out", str(folder)]
+    for key, value in settings.items():
+        flags += [f"--{key.replace('_', '-')}", "none" if value is None else str(value)]
+    return [sys.executable, "-m", "evodream.cli", "evolve", "--quiet", *flags]
+
+
+def make_in_parallel(planned: list[tuple[Path, dict]], jobs: int, log) -> list[str]:
+    """Make the planned runs, `jobs` at a time, each an `evodream evolve` process (a crash takes no
+    other run with it); the errors of those that failed, each in one line."""
+    waiting, running, errors = list(planned), {}, []
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            folder, settings = waiting.pop(0)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            log(f"{'resume' if (folder / 'manifest.json').exists() else 'run'} {folder}: {settings}")
+            stderr = tempfile.TemporaryFile()
+            running[subprocess.Popen(evolve_command(folder, settings), stdout=subprocess.DEVNULL,
+                                     stderr=stderr)] = (folder, stderr)
+        time.sleep(0.2)
+        for process in [p for p in running if p.poll() is not None]:
+            folder, stderr = running.pop(process)
+            stderr.seek(0)
+            lines = stderr.read().decode(errors="replace").strip().splitlines()
+            stderr.close()
+            if process.returncode != 0:
+                errors.append(f"{folder}: {lines[-1] if lines else f'exit code {process.returncode}'}")
+            log(f"{'failed' if process.returncode else 'done'} {folder}")
+    return errors
 
 
 def metrics(folder: Path) -> list[dict]:
@@ -130,7 +185,7 @@ def median_with_misses(values: list, cap: int) -> str:
     return f"> {cap:,}" if not np.isfinite(median) else f"{median:,.0f}"
 
 
-def part_a(args, log) -> dict:
+def part_a(args, runs: Runs) -> dict:
     """Per method: each --seeds-a run's median best confidence at each budget, and its curve."""
     out, results = Path(args.out) / "a", {}
     top = max(args.budgets_a)
@@ -142,7 +197,7 @@ def part_a(args, log) -> dict:
             # (the --seed run keeps the folder name of the days when part a ran one seed)
             name = "all" if seed == args.seed else f"all-seed{seed}"
             try:
-                rows = metrics(ensure_run(run_folder(out, method, name), settings, log))
+                rows = metrics(runs.ensure(run_folder(out, method, name), settings))
             except NotRun:
                 continue
             per_seed[seed] = {b: at_budget(rows, b) for b in args.budgets_a}
@@ -152,7 +207,7 @@ def part_a(args, log) -> dict:
     return results
 
 
-def part_b(args, log) -> dict:
+def part_b(args, runs: Runs) -> dict:
     out, results = Path(args.out) / "b", {}
     # The first N of default_rng(seed).choice(1000, max(N, 20)): --quick's classes are the full run's
     # first ones.
@@ -164,7 +219,7 @@ def part_b(args, log) -> dict:
             settings = {**method_settings(method, True), "model": args.model, "target": str(target),
                         "goal": 0.99, "max_evals": args.cap_b, "seed": args.seed, "threads": args.threads}
             try:
-                folder = ensure_run(run_folder(out, method, str(target)), settings, log)
+                folder = runs.ensure(run_folder(out, method, str(target)), settings)
             except NotRun:
                 reached.append("not run")
                 continue
@@ -181,7 +236,7 @@ def part_b(args, log) -> dict:
     return results
 
 
-def part_c(args, log) -> dict:
+def part_c(args, runs: Runs) -> dict:
     out, results = Path(args.out) / "c", {}
     for method in args.methods_c:
         seeds, counts = [], []
@@ -189,7 +244,7 @@ def part_c(args, log) -> dict:
             settings = {**method_settings(method, False), "model": "lenet-mnist", "target": "all",
                         "goal": 0.9999, "max_evals": args.cap_c, "seed": seed, "threads": args.threads}
             try:
-                folder = ensure_run(run_folder(out, method, f"seed{seed}"), settings, log)
+                folder = runs.ensure(run_folder(out, method, f"seed{seed}"), settings)
             except NotRun:
                 continue
             firsts = first_reach(folder, "0.9999")
@@ -325,6 +380,9 @@ def parse_args(argv=None):
     p.add_argument("--cap-c", type=int, default=100_000,
                    help="part c: evaluations a run may use to get all ten digits to 99.99%% "
                         "(default: 100000)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="make this many runs at once, each an `evodream evolve` process of --threads "
+                        "threads (default: 1, one after another in this process)")
     p.add_argument("--quick", action="store_true",
                    help="part a at 2,000 evaluations; part b 3 classes, cap 5,000; part c in full")
     p.add_argument("--report-only", action="store_true",
@@ -334,6 +392,8 @@ def parse_args(argv=None):
     for method in args.methods_a + args.methods_b + args.methods_c:
         if method not in METHODS:
             p.error(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    if args.jobs < 1:
+        p.error(f"--jobs must be at least 1, not {args.jobs}")
     if args.seeds_a is None:
         args.seeds_a = [args.seed]
     if args.quick:
@@ -341,18 +401,33 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
-    global REPORT_ONLY
-    args = parse_args(argv)
-    REPORT_ONLY = args.report_only
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = lambda text: print(text, flush=True)  # noqa: E731
+def gather(args, runs: Runs) -> dict:
     results = {}
     for part, function in (("c", part_c), ("b", part_b), ("a", part_a)):  # cheapest first
         if part in args.parts:
-            results[part] = function(args, log)
-    results = {part: methods for part, methods in results.items() if methods}  # --report-only: made ones
+            results[part] = function(args, runs)
+    return {part: methods for part, methods in results.items() if methods}  # --report-only: made ones
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    mode = "report" if args.report_only else "plan" if args.jobs > 1 else "make"
+    runs = Runs(mode, log)
+    try:
+        results = gather(args, runs)
+    except EvodreamError as exc:  # a run made here that could not start: bad model, folder, ...
+        print(f"efficiency.py: error: {exc}", file=sys.stderr)
+        return 2
+    if runs.planned:
+        errors = make_in_parallel(runs.planned, args.jobs, log)
+        for error in errors:
+            print(f"efficiency.py: error: run {error}", file=sys.stderr)
+        if errors:
+            return 1
+        results = gather(args, Runs("report", log))
     if not results:  # (and an earlier report is left as it was)
         print(f"efficiency.py: error: {out} holds none of the runs asked for; run without --report-only "
               "first", file=sys.stderr)

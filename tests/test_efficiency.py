@@ -413,3 +413,43 @@ def test_efficiency_resumes_a_run_cut_short_instead_of_starting_it_again(tmp_pat
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 200
     assert ((tmp_path / "cut" / "efficiency.md").read_text().split("| fast |")[1].splitlines()[0]
             == (tmp_path / "whole" / "efficiency.md").read_text().split("| fast |")[1].splitlines()[0])
+
+
+def test_efficiency_jobs_make_the_same_runs_in_processes_of_their_own(tmp_path, capsys):
+    import csv
+
+    from evodream.evolve import evolve
+
+    efficiency = load_script("efficiency")
+    args = ["--parts", "c", "--methods-c", "fast", "--seeds-c", "0,1", "--cap-c", "600"]
+    assert efficiency.main([*args, "--out", str(tmp_path / "one")]) == 0
+    # Seed 0 cut short (a checkpoint at 300 evaluations, no summary): --jobs resumes it.
+    cut = tmp_path / "two" / "c" / "fast" / "seed0"
+    evolve(EvolveConfig(recipe="fast", target="all", goal=0.9999, max_evals=300, seed=0, threads=1), cut,
+           progress=False)
+    (cut / "summary.json").unlink()
+    capsys.readouterr()
+    assert efficiency.main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    log = capsys.readouterr().out
+    assert f"resume {cut}" in log and f"run {tmp_path / 'two' / 'c' / 'fast' / 'seed1'}" in log
+
+    def rows(root, seed):
+        with open(root / "c" / "fast" / f"seed{seed}" / "metrics.csv", newline="") as handle:
+            return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in csv.DictReader(handle)]
+
+    for seed in (0, 1):
+        assert rows(tmp_path / "two", seed) == rows(tmp_path / "one", seed)
+        assert len(rows(tmp_path / "one", seed)) == 60
+    assert ((tmp_path / "two" / "efficiency.md").read_text().split("| fast |")[1]
+            == (tmp_path / "one" / "efficiency.md").read_text().split("| fast |")[1])
+
+
+@pytest.mark.parametrize("jobs, code", [("1", 2), ("2", 1)])
+def test_efficiency_reports_a_run_that_cannot_start_in_one_line(tmp_path, capsys, jobs, code):
+    efficiency = load_script("efficiency")
+    assert efficiency.main(["--parts", "b", "--methods-b", "fast", "--classes", "1", "--cap-b", "100",
+                            "--model", "no-such-model", "--jobs", jobs, "--out", str(tmp_path)]) == code
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "no-such-model" in error, error
+    assert jobs == "1" or "b/fast/905" in error  # --jobs: which run failed
+    assert not (tmp_path / "efficiency.md").exists()

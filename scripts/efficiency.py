@@ -25,10 +25,11 @@ default: on ImageNet the paper's recipe on CPPNs in part a and spectral-cma in p
 defaults leave it out; on MNIST fast).
 
 Every run is an ordinary run folder under OUT/<part>/<method>/<class or seed>; a run that already
-holds summary.json is read, not rerun, one that was cut short is resumed from its checkpoint, so
-an interrupted benchmark continues where it stopped, and runs made with `evodream evolve --out` in
-that layout count. `--jobs N` makes N runs at once, each an `evodream evolve` process of its own. Writes OUT/efficiency.md (tables), OUT/efficiency.json and OUT/efficiency.png
-(curves), and prints the tables.
+holds summary.json is read, not rerun, one that was cut short is resumed from its checkpoint, so an
+interrupted benchmark continues where it stopped, and runs made with `evodream evolve --out` in
+that layout count. `--jobs N` makes N runs at once, each an `evodream evolve` process of its own.
+Writes OUT/efficiency.md (tables), OUT/efficiency.json and OUT/efficiency.png (curves), and prints
+the tables.
 """
 from __future__ import annotations
 
@@ -83,6 +84,9 @@ def run_folder(root: Path, method: str, name: str) -> Path:
     return root / method / name
 
 
+RESUMED = ("max_evals", "goal")  # what a resumed run takes from the benchmark; the rest is its own
+
+
 class NotRun(Exception):
     """A run the table needs is not there yet (--report-only: never made; --jobs: not made yet)."""
 
@@ -120,8 +124,6 @@ def make_run(folder: Path, settings: dict, log) -> Path:
     return folder
 
 
-RESUMED = ("max_evals", "goal")  # what a resumed run takes from the benchmark; the rest is its own
-
 
 def evolve_command(folder: Path, settings: dict) -> list[str]:
     """The `evodream evolve` command that makes (or resumes) the run in a process of its own."""
@@ -138,23 +140,28 @@ def make_in_parallel(planned: list[tuple[Path, dict]], jobs: int, log) -> list[s
     """Make the planned runs, `jobs` at a time, each an `evodream evolve` process (a crash takes no
     other run with it); the errors of those that failed, each in one line."""
     waiting, running, errors = list(planned), {}, []
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            folder, settings = waiting.pop(0)
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            log(f"{'resume' if (folder / 'manifest.json').exists() else 'run'} {folder}: {settings}")
-            stderr = tempfile.TemporaryFile()
-            running[subprocess.Popen(evolve_command(folder, settings), stdout=subprocess.DEVNULL,
-                                     stderr=stderr)] = (folder, stderr)
-        time.sleep(0.2)
-        for process in [p for p in running if p.poll() is not None]:
-            folder, stderr = running.pop(process)
-            stderr.seek(0)
-            lines = stderr.read().decode(errors="replace").strip().splitlines()
-            stderr.close()
-            if process.returncode != 0:
-                errors.append(f"{folder}: {lines[-1] if lines else f'exit code {process.returncode}'}")
-            log(f"{'failed' if process.returncode else 'done'} {folder}")
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                folder, settings = waiting.pop(0)
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                log(f"{'resume' if (folder / 'manifest.json').exists() else 'run'} {folder}: {settings}")
+                stderr = tempfile.TemporaryFile()
+                running[subprocess.Popen(evolve_command(folder, settings), stdout=subprocess.DEVNULL,
+                                         stderr=stderr)] = (folder, stderr)
+            time.sleep(0.2)
+            for process in [p for p in running if p.poll() is not None]:
+                folder, stderr = running.pop(process)
+                stderr.seek(0)
+                lines = stderr.read().decode(errors="replace").strip().splitlines()
+                stderr.close()
+                if process.returncode != 0:
+                    errors.append(f"{folder}: {lines[-1] if lines else f'exit code {process.returncode}'}")
+                log(f"{'failed' if process.returncode else 'done'} {folder}")
+    finally:  # interrupted: stop the runs still going (each keeps its last checkpoint to resume from)
+        for process in running:
+            process.terminate()
+            process.wait()
     return errors
 
 
@@ -422,7 +429,11 @@ def main(argv=None) -> int:
         print(f"efficiency.py: error: {exc}", file=sys.stderr)
         return 2
     if runs.planned:
-        errors = make_in_parallel(runs.planned, args.jobs, log)
+        try:
+            errors = make_in_parallel(runs.planned, args.jobs, log)
+        except KeyboardInterrupt:
+            print("efficiency.py: interrupted; the same command resumes the runs cut short", file=sys.stderr)
+            return 130
         for error in errors:
             print(f"efficiency.py: error: run {error}", file=sys.stderr)
         if errors:

@@ -106,7 +106,8 @@ class Runs:
         if self.mode == "report":
             raise NotRun(str(folder))
         if self.mode == "plan":
-            self.planned.append((folder, settings))
+            if all(folder != planned for planned, _ in self.planned):  # a method named twice: one run
+                self.planned.append((folder, settings))
             raise NotRun(str(folder))
         return make_run(folder, settings, self.log)
 

@@ -389,57 +389,55 @@ def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
     assert expected in report, report
 
 
-def test_efficiency_resumes_a_run_cut_short_instead_of_starting_it_again(tmp_path):
-    import csv
-
+def _cut_mnist_run(folder, max_evals: int, seed: int = 0):
+    """A part-(c) fast run stopped at `max_evals` with no summary, as a kill leaves it."""
     from evodream.evolve import evolve
 
+    evolve(EvolveConfig(recipe="fast", target="all", goal=0.9999, max_evals=max_evals, seed=seed, threads=1),
+           folder, progress=False)
+    (folder / "summary.json").unlink()
+
+
+def _metric_rows(folder):
+    """A run's metrics.csv without its wall-clock column: equal for equal runs."""
+    import csv
+
+    with open(folder / "metrics.csv", newline="") as handle:
+        return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in csv.DictReader(handle)]
+
+
+def test_efficiency_resumes_a_run_cut_short_instead_of_starting_it_again(tmp_path):
     efficiency = load_script("efficiency")
     args = ["--parts", "c", "--methods-c", "fast", "--seeds-c", "0", "--cap-c", "2000"]
     assert efficiency.main([*args, "--out", str(tmp_path / "whole")]) == 0
     # The same run cut short: its checkpoint at 500 evaluations, no summary (as after a kill).
     cut = tmp_path / "cut" / "c" / "fast" / "seed0"
-    evolve(EvolveConfig(recipe="fast", target="all", goal=0.9999, max_evals=500, seed=0, threads=1), cut,
-           progress=False)
-    (cut / "summary.json").unlink()
+    _cut_mnist_run(cut, 500)
     (cut / "notes.txt").write_text("the user's")  # gone if the folder were wiped and the run begun again
     assert efficiency.main([*args, "--out", str(tmp_path / "cut")]) == 0
     assert (cut / "notes.txt").read_text() == "the user's" and (cut / "summary.json").exists()
 
-    def rows(root):
-        with open(root / "c" / "fast" / "seed0" / "metrics.csv", newline="") as handle:
-            return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in csv.DictReader(handle)]
-
-    assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 200
+    whole = _metric_rows(tmp_path / "whole" / "c" / "fast" / "seed0")
+    assert _metric_rows(cut) == whole and len(whole) == 200
     assert ((tmp_path / "cut" / "efficiency.md").read_text().split("| fast |")[1].splitlines()[0]
             == (tmp_path / "whole" / "efficiency.md").read_text().split("| fast |")[1].splitlines()[0])
 
 
 def test_efficiency_jobs_make_the_same_runs_in_processes_of_their_own(tmp_path, capsys):
-    import csv
-
-    from evodream.evolve import evolve
-
     efficiency = load_script("efficiency")
     args = ["--parts", "c", "--methods-c", "fast", "--seeds-c", "0,1", "--cap-c", "600"]
     assert efficiency.main([*args, "--out", str(tmp_path / "one")]) == 0
     # Seed 0 cut short (a checkpoint at 300 evaluations, no summary): --jobs resumes it.
     cut = tmp_path / "two" / "c" / "fast" / "seed0"
-    evolve(EvolveConfig(recipe="fast", target="all", goal=0.9999, max_evals=300, seed=0, threads=1), cut,
-           progress=False)
-    (cut / "summary.json").unlink()
+    _cut_mnist_run(cut, 300)
     capsys.readouterr()
     assert efficiency.main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
     log = capsys.readouterr().out
     assert f"resume {cut}" in log and f"run {tmp_path / 'two' / 'c' / 'fast' / 'seed1'}" in log
 
-    def rows(root, seed):
-        with open(root / "c" / "fast" / f"seed{seed}" / "metrics.csv", newline="") as handle:
-            return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in csv.DictReader(handle)]
-
     for seed in (0, 1):
-        assert rows(tmp_path / "two", seed) == rows(tmp_path / "one", seed)
-        assert len(rows(tmp_path / "one", seed)) == 60
+        one = _metric_rows(tmp_path / "one" / "c" / "fast" / f"seed{seed}")
+        assert _metric_rows(tmp_path / "two" / "c" / "fast" / f"seed{seed}") == one and len(one) == 60
     assert ((tmp_path / "two" / "efficiency.md").read_text().split("| fast |")[1]
             == (tmp_path / "one" / "efficiency.md").read_text().split("| fast |")[1])
 

@@ -125,7 +125,6 @@ def make_run(folder: Path, settings: dict, log) -> Path:
     return folder
 
 
-
 def evolve_command(folder: Path, settings: dict) -> list[str]:
     """The `evodream evolve` command that makes (or resumes) the run in a process of its own."""
     if (folder / "manifest.json").exists():

@@ -269,7 +269,7 @@ def tables(args, results: dict) -> str:
     lines = [f"Model {args.model} (parts a, b), lenet-mnist (part c); {args.threads} thread(s); "
              f"run seed {args.seed}."]
     if "a" in results:
-        lines += ["", "(a) 1,000 classes in one run: median best confidence at each budget "
+        lines += ["", f"(a) every class of {args.model} in one run: median best confidence at each budget "
                       f"(run seeds {args.seeds_a}; with several, the median over the seeds that reached "
                       "the budget)", "",
                   "| method | " + " | ".join(f"{b:,} evals" for b in args.budgets_a) + " |",
@@ -341,7 +341,7 @@ def plot(results: dict, path: Path) -> None:
         if goals:
             ax.plot(*zip(*goals), "kx", markersize=9, label="goal for the default")
         ax.set_xlabel("evaluations")
-        ax.set_ylabel("median best confidence" + (" over 1,000 classes" if part == "a" else " over classes"))
+        ax.set_ylabel("median best confidence" + (" over all classes" if part == "a" else " over classes"))
         ax.set_title("(a) all classes in one run (thin: other seeds)" if part == "a"
                      else "(b) one class per run")
         ax.set_ylim(0, 1)

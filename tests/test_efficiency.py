@@ -383,6 +383,7 @@ def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
     at_50 = [medians[s][50] for s in (0, 1, 2)]
     at_100 = [medians[s][100] for s in (0, 1)]
     assert medians[2][100] is None
+    assert "(a) every class of lenet-mnist in one run" in report  # not "1,000 classes": it has ten
     expected = (f"| fast | {np.median(at_50) * 100:.2f}% (seeds 0, 1, 2: "
                 + " / ".join(f"{v * 100:.2f}" for v in at_50) + f") | {np.median(at_100) * 100:.2f}% "
                 "(seeds 0, 1: " + " / ".join(f"{v * 100:.2f}" for v in at_100) + ") |")

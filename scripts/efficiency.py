@@ -112,10 +112,15 @@ class Runs:
         return make_run(folder, settings, self.log)
 
 
+def begun(folder: Path) -> bool:
+    """Whether a run was started in `folder` (its manifest written): it is resumed, not started again."""
+    return (folder / "manifest.json").exists()
+
+
 def make_run(folder: Path, settings: dict, log) -> Path:
     """Make the run here; an interrupted one is resumed (from its last checkpoint, to the budget
     asked for now), so an hour-long run cut short is not lost."""
-    if (folder / "manifest.json").exists():
+    if begun(folder):
         log(f"resume {folder}")
         resume(folder, {key: settings[key] for key in RESUMED}, progress=False)
         return folder
@@ -127,7 +132,7 @@ def make_run(folder: Path, settings: dict, log) -> Path:
 
 def evolve_command(folder: Path, settings: dict) -> list[str]:
     """The `evodream evolve` command that makes (or resumes) the run in a process of its own."""
-    if (folder / "manifest.json").exists():
+    if begun(folder):
         flags, settings = ["--resume", str(folder)], {key: settings[key] for key in RESUMED}
     else:
         flags = ["--out", str(folder)]
@@ -145,7 +150,7 @@ def make_in_parallel(planned: list[tuple[Path, dict]], jobs: int, log) -> list[s
             while waiting and len(running) < jobs:
                 folder, settings = waiting.pop(0)
                 folder.parent.mkdir(parents=True, exist_ok=True)
-                log(f"{'resume' if (folder / 'manifest.json').exists() else 'run'} {folder}: {settings}")
+                log(f"{'resume' if begun(folder) else 'run'} {folder}: {settings}")
                 stderr = tempfile.TemporaryFile()
                 running[subprocess.Popen(evolve_command(folder, settings), stdout=subprocess.DEVNULL,
                                          stderr=stderr)] = (folder, stderr)

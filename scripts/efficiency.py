@@ -66,6 +66,10 @@ IMAGENET_PAPER = {"encoding": "cppn"}  # the paper's ImageNet runs evolved CPPNs
 # The goals for the default methods, drawn on the curves so that a miss shows by how much: (a) the
 # 1,000-class median best confidence at a budget; (b) the median class at 99% by 20k evaluations.
 GOALS = {"a": {50_000: 0.30, 200_000: 0.88}, "b": {20_000: 0.99}}
+# Each method keeps one colour in both panels and in every plot, whichever methods a run names.
+COLOURS = {"paper": "C0", "fast-cppn": "C1", "fast-cppn-pop32": "C2", "paper-cppn-pop500": "C3",
+           "cppn-cma": "C4", "fast": "C5", "spectral-cma": "C6", "lowres-cma": "C7", "lowres-cma-g16": "C8",
+           "spectral-cma-pop16": "C9", "auto": "black"}
 # Folder names of runs made by hand before this script named its methods (kept readable).
 ALIASES = {"fast": ("fast-direct",)}
 
@@ -327,18 +331,16 @@ def plot(results: dict, path: Path) -> None:
     for ax, part in zip(axes[0], parts):
         for method, r in results[part].items():
             if part == "a":  # one line per seed, in the method's colour
-                colour = None
                 for i, curve in enumerate(r["curves"].values()):
                     x, y = zip(*curve) if curve else ((), ())
-                    line, = ax.plot(x, y, color=colour, label=None if i else method,
-                                    linewidth=1.5 if i == 0 else 0.8)
-                    colour = line.get_color()
+                    ax.plot(x, y, color=COLOURS[method], label=None if i else method,
+                            linewidth=1.5 if i == 0 else 0.8)
             else:  # median over classes of the best confidence so far, on a common grid
                 top = max(c[-1][0] for c in r["curves"] if c)
                 grid = np.linspace(0, top, 200)
                 ys = [np.interp(grid, *zip(*c),
                                 right=c[-1][1]) if c else np.zeros_like(grid) for c in r["curves"]]
-                ax.plot(grid, np.median(ys, axis=0), label=method)
+                ax.plot(grid, np.median(ys, axis=0), color=COLOURS[method], label=method)
         curves = [c for r in results[part].values()
                   for c in (r["curves"].values() if part == "a" else r["curves"]) if c]
         top = max((c[-1][0] for c in curves), default=0)

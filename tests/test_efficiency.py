@@ -390,6 +390,12 @@ def test_efficiency_part_a_gives_the_median_over_seeds_and_each_seed(tmp_path):
     assert expected in report, report
 
 
+def test_efficiency_gives_each_method_a_colour_of_its_own():
+    efficiency = load_script("efficiency")  # a method without one would fail only when plotted
+    assert set(efficiency.COLOURS) == set(efficiency.METHODS)
+    assert len(set(efficiency.COLOURS.values())) == len(efficiency.COLOURS)
+
+
 def _cut_mnist_run(folder, max_evals: int, seed: int = 0):
     """A part-(c) fast run stopped at `max_evals` with no summary, as a kill leaves it."""
     from evodream.evolve import evolve

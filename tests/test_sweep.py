@@ -240,6 +240,19 @@ def test_local_sweep_writes_runs_manifest_log_and_report(local_sweep):
     assert len(local_sweep.groups) == 3
 
 
+def _settled_size(path: Path, quiet: float, timeout: float) -> int:
+    """The file's size once it has not changed for `quiet` seconds (or when `timeout` runs out)."""
+    deadline = time.monotonic() + timeout
+    size = path.stat().st_size
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = path.stat().st_size
+        if now == size:
+            break
+        size = now
+    return size
+
+
 def test_kill_mid_sweep_then_rerun_skips_finished_jobs(tmp_path):
     grid = _toml(tmp_path / "g.toml", """
         [grid]
@@ -273,10 +286,12 @@ def test_kill_mid_sweep_then_rerun_skips_finished_jobs(tmp_path):
     assert caught, "the sweep never had a finished job and a checkpointed one at once"
     finished = {p.parent.name for p in (out / "runs").glob("*/summary.json")}
     assert finished and caught not in finished
-    # The worker died with the sweep: nothing goes on writing the interrupted run.
-    size = (out / "runs" / caught / "metrics.csv").stat().st_size
+    # The worker dies with the sweep: its run stops growing, unfinished. (It notices the sweep's
+    # death a moment later, longer on a busy machine: wait for the writes to settle first.)
+    metrics = out / "runs" / caught / "metrics.csv"
+    size = _settled_size(metrics, quiet=0.5, timeout=10)
     time.sleep(1.5)
-    assert (out / "runs" / caught / "metrics.csv").stat().st_size == size
+    assert metrics.stat().st_size == size
     assert not (out / "runs" / caught / "summary.json").exists()
     stamps = {name: (out / "runs" / name / "summary.json").stat().st_mtime_ns for name in finished}
 

@@ -327,7 +327,9 @@ def plot(results: dict, path: Path) -> None:
     parts = [p for p in ("a", "b") if p in results]
     if not parts:
         return
-    fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 4), squeeze=False)
+    # part (b)'s curves fill the plot's corners, so its legend sits to the right of it
+    width = 6 * len(parts) + (1.8 if "b" in parts else 0)
+    fig, axes = plt.subplots(1, len(parts), figsize=(width, 4), squeeze=False)
     for ax, part in zip(axes[0], parts):
         for method, r in results[part].items():
             if part == "a":  # one line per seed, in the method's colour
@@ -352,7 +354,10 @@ def plot(results: dict, path: Path) -> None:
         ax.set_title("(a) all classes in one run (thin: other seeds)" if part == "a"
                      else "(b) one class per run")
         ax.set_ylim(0, 1)
-        ax.legend()
+        if part == "b":
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        else:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

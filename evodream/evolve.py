@@ -55,6 +55,7 @@ class EvolveResult:
     wall_seconds: float
     confidences: dict          # class name → best confidence
     stop_reason: str
+    goal: float | None = None  # the confidence the run stopped at (None: it had no goal)
 
 
 def build_encoding(config: EvolveConfig, channels: int, input_size: int) -> Encoding:
@@ -240,7 +241,7 @@ def _run(session: _Session, run: RunFolder, *, elapsed: float, progress: bool) -
         session.evaluator.close()
     names = session.classifier.class_names
     result = EvolveResult(run, search.generation, search.evaluations, session.evaluator.queries, loop.seconds,
-                          {names[e.target]: e.confidence for e in search.elites()}, loop.reason)
+                          {names[e.target]: e.confidence for e in search.elites()}, loop.reason, config.goal)
     run.write_summary({"stop_reason": loop.reason, "generations": result.generations,
                        "evaluations": result.evaluations, "queries": result.queries,
                        "wall_seconds": round(loop.seconds, 3), "confidences": result.confidences})

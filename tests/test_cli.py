@@ -50,6 +50,22 @@ def test_small_run_writes_the_run_folder(tmp_path, capsys):
     assert rows[-1]["min"] != rows[-1]["median"] != rows[-1]["best"]
 
 
+def test_the_closing_line_counts_targets_against_the_runs_goal(tmp_path, capsys):
+    def closing_line(goal):
+        out = tmp_path / f"goal-{goal}"
+        code, stdout, _ = _run(["evolve", "--target", "0,1,2,3", "--generations", "30", "--goal", goal,
+                                "--seed", "2", "--out", str(out), "--quiet"], capsys)
+        assert code == 0
+        return stdout.splitlines()[0], json.loads((out / "summary.json").read_text())["confidences"]
+
+    line, confidences = closing_line("0.5")
+    reached = sum(c >= 0.5 for c in confidences.values())
+    assert reached != sum(c >= 0.9999 for c in confidences.values())  # the two bars tell apart here
+    assert f"{reached}/4 targets >= 50%" in line
+    line, confidences = closing_line("none")  # no goal: counted at 99.99%, as ever
+    assert f"{sum(c >= 0.9999 for c in confidences.values())}/4 targets >= 99.99%" in line
+
+
 def test_resume_continues_the_generation_count(tmp_path, capsys):
     out = tmp_path / "run"
     assert _run(["evolve", "--encoding", "cppn", "--target", "1", "--generations", "10", "--goal", "none",

@@ -141,7 +141,10 @@ class ProgressBar(Callback):
 
     def on_generation(self, loop):
         row = loop.row
-        self.bar.update(self._position(loop.search) - self.bar.n)
+        position = self._position(loop.search)
+        if self.bar.total is not None and position > self.bar.total:
+            self.bar.total = position  # the last generation overshoots a budget: keep the bar drawn
+        self.bar.update(position - self.bar.n)
         text = f"gen {row['generation']} " if self.unit != "step" else ""
         text += f"best {row['best']:.4f} median {row['median']:.4f} min {row['min']:.4f}"
         if self.extra is not None:

@@ -66,6 +66,14 @@ def test_the_closing_line_counts_targets_against_the_runs_goal(tmp_path, capsys)
     assert f"{sum(c >= 0.9999 for c in confidences.values())}/4 targets >= 99.99%" in line
 
 
+def test_the_progress_bar_stays_a_bar_when_the_last_generation_overshoots_the_budget(tmp_path, capsys):
+    code, stdout, err = _run(["evolve", "--target", "3", "--max-evals", "25", "--goal", "none",
+                              "--out", str(tmp_path / "run")], capsys)
+    assert code == 0 and "30 evaluations" in stdout  # generations of 10 children
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in last and "30/30" in last, last
+
+
 def test_resume_continues_the_generation_count(tmp_path, capsys):
     out = tmp_path / "run"
     assert _run(["evolve", "--encoding", "cppn", "--target", "1", "--generations", "10", "--goal", "none",

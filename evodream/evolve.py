@@ -55,7 +55,7 @@ class EvolveResult:
     wall_seconds: float
     confidences: dict          # class name → best confidence
     stop_reason: str
-    goal: float | None = None  # the confidence the run stopped at (None: it had no goal)
+    goal: float | None = None  # the run's --goal (None: it ran without one)
 
 
 def build_encoding(config: EvolveConfig, channels: int, input_size: int) -> Encoding:

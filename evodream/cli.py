@@ -9,6 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from .commands import MODEL_FORMS
 from .errors import EvodreamError
 from .plugins import load_plugin_flags
 
@@ -109,8 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models evodream can load")
     p.set_defaults(handler=_models)
     p = sub.add_parser("classes", help="list a model's class names and indices")
-    p.add_argument("model", help="lenet-mnist, efficientnet-lite0, torchvision:ARCH, a TorchScript file or "
-                                 "package.module:function (see `evodream models`)")
+    p.add_argument("model", help=f"lenet-mnist, efficientnet-lite0, {MODEL_FORMS} (see `evodream models`)")
     p.add_argument("--search", help="only names containing this text (case-insensitive)")
     p.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
     p.add_argument("--input-size", type=int, help="custom model: input size in pixels")

@@ -2,6 +2,9 @@
 import argparse
 import math
 
+# The ways to name a model besides the built-in names (each command lists its own default first).
+MODEL_FORMS = "torchvision:ARCH, a TorchScript file or package.module:function"
+
 
 def finite_float(text: str) -> float:
     """A flag's number: inf and nan are refused here, as argparse refuses a word (a run's manifest

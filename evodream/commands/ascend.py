@@ -6,7 +6,7 @@ import statistics
 import time
 
 from ..errors import EvodreamError
-from . import add_model_flags, add_torch_engine_flag, finite_float, optional_float
+from . import MODEL_FORMS, add_model_flags, add_torch_engine_flag, finite_float, optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -18,8 +18,8 @@ def register(sub, parser_class=None) -> None:
                     "format (\"kind\": \"ascend\"); in its metrics.csv, generation = step and evaluations = "
                     "images passed forward+backward.")
     p.add_argument("--model", default="lenet-mnist",
-                   help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript file or "
-                        "package.module:function (see `evodream models`); it must have gradients")
+                   help=f"lenet-mnist (default), efficientnet-lite0, {MODEL_FORMS} (see `evodream models`); "
+                        "it must have gradients")
     p.add_argument("--target", default="all",
                    help="'all' (default), or class names / indices separated by commas")
     p.add_argument("--steps", type=int, default=300, help="stop after this many steps (default 300)")

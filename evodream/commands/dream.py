@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import add_model_flags, add_torch_engine_flag, finite_float
+from . import MODEL_FORMS, add_model_flags, add_torch_engine_flag, finite_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -16,8 +16,7 @@ def register(sub, parser_class=None) -> None:
                     "their mean magnitude (Mordvintsev et al. 2015). Writes input.png, dream.png, frames/ "
                     "and, with --zoom-frames N > 1, zoom.gif into a new --out folder.")
     p.add_argument("--model", default="efficientnet-lite0",
-                   help="efficientnet-lite0 (default), lenet-mnist, torchvision:ARCH, a TorchScript file or "
-                        "package.module:function")
+                   help=f"efficientnet-lite0 (default), lenet-mnist, {MODEL_FORMS}")
     p.add_argument("--layer", help="named module to amplify (default: a mid layer; see --list-layers)")
     p.add_argument("--target",
                    help="amplify these classes (names / indices, comma-separated) instead of a layer")

@@ -6,7 +6,7 @@ import statistics
 import time
 
 from ..errors import EvodreamError
-from . import add_model_flags, finite_float, optional_float
+from . import MODEL_FORMS, add_model_flags, finite_float, optional_float
 
 
 def _optional_str(text: str):
@@ -22,8 +22,7 @@ def register(sub, parser_class=None) -> None:
                                    "near-certain confidence. Flags override --config; unset flags keep "
                                    "the config's values.")
     p.add_argument("--model",
-                   help="lenet-mnist (default), efficientnet-lite0, torchvision:ARCH, a TorchScript "
-                        "file or package.module:function (see `evodream models`)")
+                   help=f"lenet-mnist (default), efficientnet-lite0, {MODEL_FORMS} (see `evodream models`)")
     p.add_argument("--encoding",
                    help=f"genome: {ENCODINGS.describe()}; default: the recipe's (direct, cppn or spectral)")
     p.add_argument("--lowres-grid", type=int,

@@ -135,8 +135,9 @@ class ProgressBar(Callback):
         return search.generation if self.unit == "step" else search.evaluations
 
     def on_start(self, loop):
-        self.bar = tqdm(total=self.total, initial=min(self._position(loop.search), self.total or 0),
-                        unit=self.unit,
+        position = self._position(loop.search)
+        total = self.total if self.total is None else max(self.total, position)  # resumed past its budget
+        self.bar = tqdm(total=total, initial=position, unit=self.unit,
                         disable=not self.enabled, dynamic_ncols=True, desc=self.desc)
 
     def on_generation(self, loop):

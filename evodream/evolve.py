@@ -203,7 +203,21 @@ def _resume(run: RunFolder, overrides: dict, progress: bool) -> EvolveResult:
     if progress:
         tqdm.write(f"resuming {run.path} at generation {session.search.generation}, "
                    f"{session.search.evaluations} evaluations")
+        passed = _limits_passed(config, session.search)
+        if passed:
+            tqdm.write(f"it is already past {' and '.join(passed)}, so it ends without a new generation: "
+                       "raise that limit to go on")
     return _run(session, run, elapsed=elapsed, progress=progress)
+
+
+def _limits_passed(config: EvolveConfig, search) -> list[str]:
+    """The run-length flags a resumed run has already reached (a limit lowered, or not raised)."""
+    passed = []
+    if config.generations is not None and search.generation >= config.generations:
+        passed.append(f"--generations {config.generations}")
+    if config.max_evals is not None and search.evaluations >= config.max_evals:
+        passed.append(f"--max-evals {config.max_evals}")
+    return passed
 
 
 class _Outputs(Callback):

@@ -74,6 +74,19 @@ def test_the_progress_bar_stays_a_bar_when_the_last_generation_overshoots_the_bu
     assert "100%" in last and "30/30" in last, last
 
 
+def test_resuming_past_a_lowered_budget_says_so_and_the_bar_shows_the_evaluations_made(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(["evolve", "--target", "3", "--max-evals", "60", "--goal", "none", "--out", str(out),
+                 "--quiet"], capsys)[0] == 0
+    code, stdout, err = _run(["evolve", "--resume", str(out), "--max-evals", "30"], capsys)
+    assert code == 0 and "60 evaluations" in stdout
+    assert "already past --max-evals 30" in stdout and "raise that limit" in stdout
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in last and "60/60" in last, last
+    code, stdout, _ = _run(["evolve", "--resume", str(out), "--max-evals", "90"], capsys)
+    assert code == 0 and "already past" not in stdout
+
+
 def test_resume_continues_the_generation_count(tmp_path, capsys):
     out = tmp_path / "run"
     assert _run(["evolve", "--encoding", "cppn", "--target", "1", "--generations", "10", "--goal", "none",

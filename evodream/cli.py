@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from .commands import MODEL_FORMS
+from .commands import MODEL_FORMS, add_model_file_flags
 from .errors import EvodreamError
 from .plugins import load_plugin_flags
 
@@ -112,9 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classes", help="list a model's class names and indices")
     p.add_argument("model", help=f"lenet-mnist, efficientnet-lite0, {MODEL_FORMS} (see `evodream models`)")
     p.add_argument("--search", help="only names containing this text (case-insensitive)")
-    p.add_argument("--classes", dest="classes_file", help="custom model: file with one class name per line")
-    p.add_argument("--input-size", type=int, help="custom model: input size in pixels")
-    p.add_argument("--weights", help="torchvision model: a local weights file")
+    add_model_file_flags(p)
     p.set_defaults(handler=_classes)
     p = sub.add_parser("render", help="re-render a run's elite at any size (CPPN: sharp at any resolution)")
     p.add_argument("run", help="a run folder")

@@ -25,6 +25,11 @@ def add_model_flags(parser, defaults: bool = True) -> None:
     that load one. ``defaults=False`` leaves unset flags None, for commands whose config file fills them."""
     parser.add_argument("--device", default="cpu" if defaults else None, help="cpu (default) or cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    add_model_file_flags(parser)
+
+
+def add_model_file_flags(parser) -> None:
+    """The flags that say what a custom or torchvision model is: its class names, input size, weights."""
     parser.add_argument("--classes", dest="classes_file",
                         help="custom model: file with one class name per line")
     parser.add_argument("--input-size", type=int, help="custom model: input size in pixels")

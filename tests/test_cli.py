@@ -112,6 +112,21 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, capsys):
         assert (whole / "elites" / name).read_text() == (split / "elites" / name).read_text()
 
 
+def test_cppn_crossover_runs_repeat_and_resume_like_uninterrupted_ones(tmp_path, capsys):
+    whole, again, split = tmp_path / "whole", tmp_path / "again", tmp_path / "split"
+    base = ["evolve", "--encoding", "cppn", "--crossover-rate", "0.5", "--target", "all", "--goal", "none",
+            "--seed", "4", "--checkpoint-every", "5", "--quiet"]
+    _run(base + ["--generations", "30", "--out", str(whole)], capsys)
+    _run(base + ["--generations", "30", "--out", str(again)], capsys)
+    _run(base + ["--generations", "12", "--out", str(split)], capsys)
+    _run(["evolve", "--resume", str(split), "--generations", "30", "--quiet"], capsys)
+    assert _without_time(_metrics(whole)) == _without_time(_metrics(again)) == _without_time(_metrics(split))
+    elites = sorted(p.name for p in (whole / "elites").glob("*.json"))
+    assert elites
+    for name in elites:
+        assert (whole / "elites" / name).read_text() == (split / "elites" / name).read_text()
+
+
 def test_overlapped_run_resumes_like_an_uninterrupted_one(tmp_path, capsys):
     whole, split = tmp_path / "whole", tmp_path / "split"
     base = ["evolve", "--encoding", "cppn", "--target", "all", "--goal", "none", "--seed", "2", "--overlap",

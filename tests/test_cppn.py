@@ -13,6 +13,8 @@ import evodream.genomes.cppn as cppn
 import evodream.genomes.cppn.render as cppn_render
 from evodream.errors import EvodreamError
 from evodream.genomes.cppn import ACTIVATIONS, N_IN, CPPNEncoding
+from evodream.genomes.cppn.crossover import superimpose
+from evodream.genomes.cppn.network import CPPN
 
 
 def evolved(encoding, n=12, generations=40, seed=0):
@@ -236,7 +238,34 @@ def test_population_helpers():
     population = encoding.random(5, np.random.default_rng(0))
     assert encoding.unstack(encoding.stack(population)) == population
     assert encoding.take(population, 4) is population[4]  # CPPNs are immutable: no copy needed
-    assert encoding.crossover(population, population[::-1], np.random.default_rng(0)) is population
+
+
+def test_crossover_lays_the_mates_pattern_over_the_childs():
+    encoding = CPPNEncoding(3, 24)
+    population = evolved(encoding, n=8, generations=12, seed=3)
+    caps = dict(weight_range=encoding.weight_range, max_nodes=encoding.max_nodes,
+                max_connections=encoding.max_connections)
+    for child, mate in zip(population, population[::-1]):
+        crossed = superimpose(child, mate, mate_weight=0.5, **caps)
+        check_valid(encoding, crossed)
+        assert crossed.n_hidden == child.n_hidden + mate.n_hidden
+        assert not torch.equal(encoding.render([crossed]), encoding.render([child]))
+        # Weight 0: the mate's nodes hang on connections of weight 0, and the child's picture is unchanged.
+        unchanged = superimpose(child, mate, mate_weight=0.0, **caps)
+        assert torch.allclose(encoding.render([unchanged]), encoding.render([child]), atol=1e-6)
+        # A child whose weights are all 0 takes on its mate's whole picture (z = 0 + z_mate).
+        blank = CPPN(mate.acts, mate.n_outputs, mate.src, mate.dst, np.zeros_like(mate.weight))
+        taken = superimpose(blank, mate, mate_weight=1.0, **caps)
+        assert torch.allclose(encoding.render([taken]), encoding.render([mate]), atol=1e-5)
+    child, mate = population[0], population[1]
+    full = {**caps, "max_connections": child.n_connections + mate.n_connections - 1}
+    assert superimpose(child, mate, mate_weight=0.5, **full) is child  # the union would pass a cap
+    rng = np.random.default_rng(0)
+    state = copy.deepcopy(rng.bit_generator.state)
+    crossed = encoding.crossover(population, population[::-1], rng)
+    assert len(crossed) == len(population) and rng.bit_generator.state == state  # draws nothing
+    for genome in crossed:
+        assert encoding.to_json(encoding.from_json(encoding.to_json(genome))) == encoding.to_json(genome)
 
 
 def test_settings_and_constructor_checks():

@@ -64,7 +64,8 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--eta", type=finite_float,
                    help="polynomial mutation's distribution index (small = bold steps)")
     p.add_argument("--crossover-rate", type=finite_float,
-                   help="chance a child is also crossed with another elite")
+                   help="chance a child is also crossed with another elite (pixel and grid genomes: genes "
+                        "mixed; cppn: the elite's pattern laid over the child's)")
     p.add_argument("--parent-selection", help="map-elites parents: focus (unfinished cells) or uniform")
     p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="adapt each cell's mutation strength by the 1/5 success rule")

@@ -1,13 +1,14 @@
 """CPPNEncoding: the CPPN genome (network) behind the Encoding interface the searches use.
 
 It checks its settings, then hands each job to its module: the initial population to
-network.minimal, mutation to mutation.mutate, images to render.render and genome files to
-serialise. Initial population: no hidden nodes; all four inputs connected to every output,
-weights uniform in [-init_weight, init_weight] (default 3). Drawing them from the paper's full
-range [-10, 10] gives mostly hard-edged first images (at 64x64: 70% of pixels saturated to black
-or white, 24% of images flat); +-3 gives smoother gradients, blobs and bands (42%, 16%), and +-1
-mostly gentle ramps. Weights may later wander over [-weight_range, weight_range] (default 10, the
-paper's range).
+network.minimal, mutation to mutation.mutate, crossover (--crossover-rate) to
+crossover.superimpose, images to render.render and genome files to serialise. Initial
+population: no hidden nodes; all four inputs connected to every output, weights uniform in
+[-init_weight, init_weight] (default 3). Drawing them from the paper's full range [-10, 10]
+gives mostly hard-edged first images (at 64x64: 70% of pixels saturated to black or white, 24%
+of images flat); +-3 gives smoother gradients, blobs and bands (42%, 16%), and +-1 mostly gentle
+ramps. Weights may later wander over [-weight_range, weight_range] (default 10, the paper's
+range).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ...errors import EvodreamError
 from ..base import Encoding
 from . import mutation, render, serialise
 from .activations import ACTIVATIONS
+from .crossover import MATE_WEIGHT, superimpose
 from .network import CPPN, INPUTS, N_IN, minimal
 
 
@@ -99,6 +101,14 @@ class CPPNEncoding(Encoding):
         settings = mutation.MutationSettings(**{f.name: getattr(self, f.name)
                                                 for f in fields(mutation.MutationSettings)})
         return mutation.mutate(population, rng, settings, strength)
+
+    def crossover(self, first: Sequence[CPPN], second: Sequence[CPPN],
+                  rng: np.random.Generator) -> list[CPPN]:
+        """Each first[i] with second[i]'s pattern laid over its own (crossover.superimpose); the
+        pairing is the caller's, so nothing is drawn from rng."""
+        return [superimpose(a, b, mate_weight=MATE_WEIGHT, weight_range=self.weight_range,
+                            max_nodes=self.max_nodes, max_connections=self.max_connections)
+                for a, b in zip(first, second)]
 
     # -- continuous parameters (the cma emitter): the weights at fixed topology ------------------
 

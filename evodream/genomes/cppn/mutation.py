@@ -15,7 +15,7 @@ direct encoding; about 2 weights per child at the start, more as networks grow),
 polynomial mutation (eta 15, via direct.polynomial_mutation on the range mapped to [0, 1];
 median step about 0.85, mean 1.2, at weight_range 10) in [-weight_range, weight_range]. max_nodes
 (inputs and outputs included) and max_connections cap growth: operators that would pass them do
-nothing. There is no crossover (the paper used none).
+nothing. Crossover, which the paper did not use, is crossover.py's (off unless --crossover-rate).
 
 Random streams. A mutate call draws exactly one 63-bit seed from the caller's generator; the
 operator with stream id k then draws from its own generator, default_rng([seed, k]) (a

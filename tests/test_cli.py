@@ -25,6 +25,11 @@ def _metrics(folder):
         return list(csv.DictReader(handle))
 
 
+def _last_bar(stderr):
+    """The progress bar as it was last drawn (tqdm redraws it in place with carriage returns)."""
+    return stderr.replace("\r", "\n").strip().splitlines()[-1]
+
+
 def _without_time(rows):
     return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
 
@@ -70,7 +75,7 @@ def test_the_progress_bar_stays_a_bar_when_the_last_generation_overshoots_the_bu
     code, stdout, err = _run(["evolve", "--target", "3", "--max-evals", "25", "--goal", "none",
                               "--out", str(tmp_path / "run")], capsys)
     assert code == 0 and "30 evaluations" in stdout  # generations of 10 children
-    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    last = _last_bar(err)
     assert "100%" in last and "30/30" in last, last
 
 
@@ -81,7 +86,7 @@ def test_resuming_past_a_lowered_budget_says_so_and_the_bar_shows_the_evaluation
     code, stdout, err = _run(["evolve", "--resume", str(out), "--max-evals", "30"], capsys)
     assert code == 0 and "60 evaluations" in stdout
     assert "already past --max-evals 30" in stdout and "raise that limit" in stdout
-    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    last = _last_bar(err)
     assert "100%" in last and "60/60" in last, last
     code, stdout, _ = _run(["evolve", "--resume", str(out), "--max-evals", "90"], capsys)
     assert code == 0 and "already past" not in stdout

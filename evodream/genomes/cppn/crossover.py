@@ -20,7 +20,8 @@ def superimpose(child: CPPN, mate: CPPN, *, mate_weight: float, weight_range: fl
                 max_connections: int) -> CPPN:
     """`child` with `mate`'s pattern added to its outputs' sums (see the module docstring)."""
     hidden, mate_hidden = child.n_hidden, mate.n_hidden
-    if (child.n_outputs != mate.n_outputs or N_IN + len(child.acts) + mate_hidden > max_nodes
+    nodes = N_IN + len(child.acts) + mate_hidden
+    if (child.n_outputs != mate.n_outputs or nodes > max_nodes
             or child.n_connections + mate.n_connections > max_connections):
         return child
     # Positions: inputs, the child's hidden nodes, the mate's, then the outputs (shared by channel).
@@ -33,7 +34,6 @@ def superimpose(child: CPPN, mate: CPPN, *, mate_weight: float, weight_range: fl
     src = np.concatenate([own_src, mate_src]).astype(np.int64)
     dst = np.concatenate([own_dst, mate_dst]).astype(np.int64)
     weight = np.concatenate([child.weight, mate_weights]).astype(np.float64)
-    nodes = N_IN + len(child.acts) + mate_hidden
     keys, slot = np.unique(src * nodes + dst, return_inverse=True)
     summed = np.zeros(len(keys))
     np.add.at(summed, slot, weight)

@@ -52,6 +52,18 @@ def test_sbx_child_lies_between_parents_mostly_and_in_bounds():
     assert child.min() >= 0 and child.max() <= 1 and 0.3 < child.mean() < 0.7
 
 
+def test_cross_share_swaps_in_crossed_children_at_about_the_rate_and_leaves_the_rest():
+    rng = np.random.default_rng(5)
+    enc = DirectEncoding(1, 8)
+    first, second = np.zeros((400, 1, 8, 8), np.float32), np.ones((400, 1, 8, 8), np.float32)
+    assert enc.cross_share(first, second, 0.0, rng) is first
+    mixed = enc.cross_share(first, second, 0.25, rng)
+    untouched = (mixed == 0).all(axis=(1, 2, 3))
+    assert 70 < (~untouched).sum() < 130
+    assert (mixed[~untouched] < 1).any(axis=(1, 2, 3)).all()  # children of both, not copies of second
+    assert not (enc.cross_share(first, second, 1.0, rng) == 0).all(axis=(1, 2, 3)).any()
+
+
 def test_json_round_trip_is_exact():
     enc = DirectEncoding(3, 8)
     genome = enc.random(1, np.random.default_rng(4))[0]

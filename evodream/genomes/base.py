@@ -40,6 +40,15 @@ class Encoding(ABC):
         """Children of pairing first[i] with second[i]; encodings without crossover return first."""
         return first
 
+    def cross_share(self, first: Any, second: Any, rate: float, rng: np.random.Generator) -> Any:
+        """first, with each genome replaced at probability `rate` by its child with second's genome
+        at the same index. All pairs are crossed in one call, as array genomes cross as one array op."""
+        if rate <= 0:
+            return first
+        crossed = self.unstack(self.crossover(first, second, rng))
+        use = rng.random(len(crossed)) < rate
+        return self.stack([c if u else g for c, g, u in zip(crossed, self.unstack(first), use)])
+
     @abstractmethod
     def render(self, population: Any, size: int | None = None) -> torch.Tensor:
         """Images in [0,1], shaped (B, channels, size, size)."""

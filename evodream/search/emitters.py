@@ -76,10 +76,7 @@ class MutationEmitter(Emitter):
         children = encoding.mutate(archive.parents(cells), rng, generation, strength=strength)
         if self.crossover_rate > 0:
             mates = archive.parents(rng.choice(archive.filled(), size=n))
-            crossed = encoding.crossover(children, mates, rng)
-            use = rng.random(n) < self.crossover_rate
-            children = encoding.stack([c if u else k for c, k, u in zip(
-                encoding.unstack(crossed), encoding.unstack(children), use)])
+            children = encoding.cross_share(children, mates, self.crossover_rate, rng)
         return children, cells.tolist()
 
     def tell(self, archive, children, fitness, info):

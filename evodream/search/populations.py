@@ -100,11 +100,8 @@ class PopulationSearch(Search):
         """Parents' genomes, each crossed with its mate at the crossover rate (as one batch)."""
         if self.crossover_rate <= 0:
             return genomes
-        crossed = self.encoding.unstack(self.encoding.crossover(
-            genomes, self.encoding.stack([ind.genome for ind in mates]), self.rng))
-        use = self.rng.random(len(crossed)) < self.crossover_rate
-        return self.encoding.stack([c if u else g for c, g, u in zip(crossed, self.encoding.unstack(genomes),
-                                                                     use)])
+        return self.encoding.cross_share(genomes, self.encoding.stack([ind.genome for ind in mates]),
+                                         self.crossover_rate, self.rng)
 
     def elites(self) -> list[Elite]:
         return [Elite(target, hall[0].genome, hall[0].fitness.values[0], hall[0].confidence, hall[0].found_at)

@@ -98,8 +98,6 @@ class PopulationSearch(Search):
 
     def _crossed(self, genomes, mates: list):
         """Parents' genomes, each crossed with its mate at the crossover rate (as one batch)."""
-        if self.crossover_rate <= 0:
-            return genomes
         return self.encoding.cross_share(genomes, self.encoding.stack([ind.genome for ind in mates]),
                                          self.crossover_rate, self.rng)
 

@@ -34,11 +34,9 @@ def superimpose(child: CPPN, mate: CPPN, *, mate_weight: float, weight_range: fl
     src = np.concatenate([own_src, mate_src]).astype(np.int64)
     dst = np.concatenate([own_dst, mate_dst]).astype(np.int64)
     weight = np.concatenate([child.weight, mate_weights]).astype(np.float64)
-    keys, slot = np.unique(src * nodes + dst, return_inverse=True)
+    keys, first, slot = np.unique(src * nodes + dst, return_index=True, return_inverse=True)
     summed = np.zeros(len(keys))
     np.add.at(summed, slot, weight)
-    first = np.full(len(keys), len(src))
-    np.minimum.at(first, slot, np.arange(len(src)))
     order = np.argsort(first)  # the child's connections first, in their order, then the mate's new ones
     acts = np.concatenate([child.acts[:hidden], mate.acts[:mate_hidden], child.acts[hidden:]])
     return CPPN(acts.astype(np.int8), child.n_outputs, (keys[order] // nodes).astype(np.int32),

@@ -13,7 +13,7 @@ import numpy as np
 
 from .network import CPPN, N_IN
 
-MATE_WEIGHT = 0.5  # measured on ImageNet at 0.5 (docs/imagenet-efficiency.md); 0 leaves the picture as it was
+MATE_WEIGHT = 0.5  # 0.25 did no better on ImageNet (docs/imagenet-efficiency.md); 0 leaves the picture alone
 
 
 def superimpose(child: CPPN, mate: CPPN, *, mate_weight: float, weight_range: float, max_nodes: int,

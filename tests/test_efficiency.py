@@ -1,6 +1,7 @@
 """Issue 14: the lowres encoding, the cma emitter and recipe "auto" (toy objectives, no big model)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -296,7 +297,7 @@ def test_cppn_with_vector_keeps_topology_and_bounds():
     ((1, 28, 10), {}, "fast", "direct", "mutation"),          # MNIST: unchanged
     ((3, 224, 1), {}, "lowres-cma", "spectral", "cma"),        # one ImageNet class
     ((3, 224, 1), {"encoding": "lowres"}, "lowres-cma", "lowres", "cma"),  # its pixel-basis grid
-    ((3, 224, 1000), {}, "paper-cppn", "cppn", "mutation"),    # every ImageNet class
+    ((3, 224, 1000), {}, "cross-cppn", "cppn", "mutation"),    # every ImageNet class
     ((3, 224, 1000), {"encoding": "cppn"}, "fast", "cppn", "mutation"),
     ((3, 224, 11), {"encoding": "direct"}, "fast", "direct", "mutation"),  # the user's choice stands
     ((3, 224, 1), {"encoding": "cppn"}, "fast", "cppn", "mutation"),
@@ -316,13 +317,31 @@ def test_auto_recipe(model, settings, recipe, encoding, emitters):
         assert (unknown.recipe, unknown.encoding, unknown.emitters) == (recipe, encoding, emitters)
 
 
+@pytest.mark.parametrize("settings,rate", [
+    ({}, 0.1),                                          # cross-cppn, what auto takes for every class
+    ({"crossover_rate": 0.0}, 0.0),                     # the user's rate stands, 0 included
+    ({"recipe": "paper-cppn"}, 0.0),                    # the paper did not cross
+    ({"recipe": "cross-cppn", "crossover_rate": 0.3}, 0.3),
+])
+def test_crossover_rate_is_the_recipes_unless_given(settings, rate):
+    config = EvolveConfig(**settings).resolved((3, 224, 1000))
+    assert config.crossover_rate == rate
+    mnist = EvolveConfig(**settings).resolved((1, 28, 10))
+    assert mnist.crossover_rate == settings.get("crossover_rate", 0.0)
+
+
+def test_cross_cppn_is_paper_cppn_crossing_a_tenth():
+    cross, paper = EvolveConfig(recipe="cross-cppn").resolved(), EvolveConfig(recipe="paper-cppn").resolved()
+    assert dataclasses.replace(cross, recipe="paper-cppn", crossover_rate=0.0) == paper
+
+
 def test_auto_recipe_takes_cma_with_turns_up_to_the_few_target_limit():
     from evodream.config import AUTO_FEW_TARGETS
     from evodream.search import EMITTERS
     from evodream.search.cma_emitter import TURN_EVALUATIONS
 
     assert EvolveConfig().resolved((3, 224, AUTO_FEW_TARGETS)).recipe == "lowres-cma"
-    assert EvolveConfig().resolved((3, 224, AUTO_FEW_TARGETS + 1)).recipe == "paper-cppn"
+    assert EvolveConfig().resolved((3, 224, AUTO_FEW_TARGETS + 1)).recipe == "cross-cppn"
     config, encoding = EvolveConfig(recipe="lowres-cma").resolved((3, 12, 1)), LowresEncoding(3, 12, grid=4)
     build = EMITTERS.entry("cma").factory
     assert build(config, encoding, list(range(AUTO_FEW_TARGETS))).share == TURN_EVALUATIONS

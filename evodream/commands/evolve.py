@@ -50,11 +50,12 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed and config, same run on CPU")
     p.add_argument("--recipe",
                    help="auto (default: for colour models of 64 px or more, lowres-cma when asked for "
-                        "up to 50 classes and paper-cppn for more; else fast), fast (parents from "
+                        "up to 50 classes and cross-cppn for more; else fast), fast (parents from "
                         "unfinished classes, adaptive mutation), paper (Nguyen et al.'s settings), "
-                        "fast-cppn and paper-cppn (the same on CPPN genomes), lowres-cma (CMA-ES over "
-                        "a 64x64 grid of 1/f-weighted cosines, the spectral encoding) or cppn-cma "
-                        "(CMA-ME over CPPN weights with mutation)")
+                        "fast-cppn and paper-cppn (the same on CPPN genomes), cross-cppn (paper-cppn "
+                        "with --crossover-rate 0.1), lowres-cma (CMA-ES over a 64x64 grid of "
+                        "1/f-weighted cosines, the spectral encoding) or cppn-cma (CMA-ME over CPPN "
+                        "weights with mutation)")
     p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
     p.add_argument("--ten-crop", action="store_true", default=None,
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper "
@@ -65,7 +66,8 @@ def register(sub, parser_class=None) -> None:
                    help="polynomial mutation's distribution index (small = bold steps)")
     p.add_argument("--crossover-rate", type=finite_float,
                    help="chance a child is also crossed with another elite (pixel and grid genomes: genes "
-                        "mixed; cppn: the elite's pattern laid over the child's)")
+                        "mixed; cppn: the elite's pattern laid over the child's); default: the recipe's "
+                        "(cross-cppn 0.1, the others 0)")
     p.add_argument("--parent-selection", help="map-elites parents: focus (unfinished cells) or uniform")
     p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="adapt each cell's mutation strength by the 1/5 success rule")

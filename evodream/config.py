@@ -47,9 +47,9 @@ for _recipe in ("paper", "fast"):  # the encoding and emitters every recipe impl
 RECIPE_DEFAULTS["fast-cppn"] = {**RECIPE_DEFAULTS["fast"], "encoding": "cppn"}
 RECIPE_DEFAULTS["paper-cppn"] = {**RECIPE_DEFAULTS["paper"], "encoding": "cppn"}
 # paper-cppn with a tenth of the children laying another elite's pattern over their own. Over all
-# 1,000 ImageNet classes its median over seeds 0-3 led paper-cppn's at 50k, 100k and 200k
-# evaluations (17.1 / 33.9 / 51.1% against 11.6 / 23.3 / 42.8%; docs/imagenet-efficiency.md),
-# though its larger networks make each evaluation slower.
+# 1,000 ImageNet classes its median over seeds led paper-cppn's at 50k, 100k (seeds 0-5) and 200k
+# (seeds 0-3) evaluations: 14.6 / 29.2 / 51.1% against 9.9 / 22.1 / 42.8% (README, "ImageNet
+# efficiency"), though its larger networks make each evaluation slower.
 RECIPE_DEFAULTS["cross-cppn"] = {**RECIPE_DEFAULTS["paper-cppn"], "crossover_rate": 0.1}
 for _defaults in RECIPE_DEFAULTS.values():
     _defaults.setdefault("crossover_rate", 0.0)

@@ -39,8 +39,6 @@ RECIPE_DEFAULTS = {
     "cppn-cma": {"encoding": "cppn", "emitters": "mutation,cma", "population": 16,
                  "parent_selection": "focus", "adaptive": True},
 }
-for _recipe in ("paper", "fast"):  # the encoding and emitters every recipe implies where left open
-    RECIPE_DEFAULTS[_recipe] = {"encoding": "direct", "emitters": "mutation", **RECIPE_DEFAULTS[_recipe]}
 # Both recipes on CPPN genomes. On ImageNet-size models asked for every class, CPPN patterns fool
 # far more classes per evaluation than direct pixels (README: 48.7% vs 0.6% median at 200k), and the
 # paper's big uniform batches beat the fast recipe's small ones (README, "ImageNet efficiency").
@@ -51,8 +49,9 @@ RECIPE_DEFAULTS["paper-cppn"] = {**RECIPE_DEFAULTS["paper"], "encoding": "cppn"}
 # (seeds 0-3) evaluations: 14.6 / 29.2 / 51.1% against 9.9 / 22.1 / 42.8% (README, "ImageNet
 # efficiency"), though its larger networks make each evaluation slower.
 RECIPE_DEFAULTS["cross-cppn"] = {**RECIPE_DEFAULTS["paper-cppn"], "crossover_rate": 0.1}
-for _defaults in RECIPE_DEFAULTS.values():
-    _defaults.setdefault("crossover_rate", 0.0)
+# What a recipe implies where it leaves one of these open: direct pixels, mutation alone, no crossing.
+RECIPE_IMPLIED = {"encoding": "direct", "emitters": "mutation", "crossover_rate": 0.0}
+RECIPE_DEFAULTS = {name: {**RECIPE_IMPLIED, **defaults} for name, defaults in RECIPE_DEFAULTS.items()}
 # "auto": runs for at most this many classes count as few-target runs (lowres-cma, classes taking
 # turns). Measured on ImageNet (docs/imagenet-efficiency.md): 20 classes at 50k evaluations, median
 # 70.9% against paper-cppn's 4.7%; 50 classes at the default 100k, CMA ahead from about 50k on.

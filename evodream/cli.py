@@ -29,7 +29,7 @@ def _models(args) -> int:
 
 
 def _classes(args) -> int:
-    from .classifiers.registry import class_names_without_weights, load_classifier
+    from .classifiers.registry import ClassLookup, class_names_without_weights, load_classifier
 
     # Built-in and torchvision models' names are read without their weights (offline; for a built-in
     # model, without torch). Model flags are noted when the model loads.
@@ -38,10 +38,11 @@ def _classes(args) -> int:
     if names is None:
         names = load_classifier(args.model, classes_file=args.classes_file, input_size=args.input_size,
                                 weights=args.weights).class_names
-    needle = (args.search or "").lower()
-    shown = [(i, n) for i, n in enumerate(names) if needle in n.lower()]
-    for index, name in shown:
-        print(f"{index:5d}  {name}")
+    lookup = ClassLookup(names)
+    shown = lookup.mentioning(args.search or "")
+    for index in shown:
+        words = lookup.other_words(index)
+        print(f"{index:5d}  {names[index]}" + (f"  ({', '.join(words)})" if words else ""))
     if not shown:
         raise EvodreamError(f"no class of {args.model} contains {args.search!r}: try a shorter --search")
     return 0

@@ -10,7 +10,7 @@ from torch import nn
 from evodream.classifiers import torchvision_models
 from evodream.classifiers.imagenet import imagenet_class_names
 from evodream.classifiers.lenet import mnist_split
-from evodream.classifiers.registry import load_classifier, resolve_targets
+from evodream.classifiers.registry import DIGITS, load_classifier, resolve_targets
 from evodream.errors import EvodreamError
 from evodream.photos import load_image, photo
 
@@ -142,8 +142,35 @@ def test_resolve_targets_names_differing_only_in_case():
     assert resolve_targets("cardigan,Pembroke", names) == [474, 263]
     with pytest.raises(EvodreamError, match=r"'Cardigan' \(264\) or 'cardigan' \(474\)"):
         resolve_targets("CARDIGAN", names)
-    with pytest.raises(EvodreamError, match="Did you mean 'Cardigan', 'cardigan'"):
+    with pytest.raises(EvodreamError, match=r"Did you mean 'Cardigan' \(Cardigan Welsh corgi\), 'cardigan'"):
         resolve_targets("cardigann", names)
+
+
+def test_imagenet_classes_answer_to_their_wordnet_words(capsys):
+    from evodream.classifiers.imagenet import imagenet_synonyms, synonyms_for
+    from evodream.cli import main
+
+    names = imagenet_class_names()
+    assert names[610] == "jersey" and names[281] == "tabby"
+    wanted = "Pembroke Welsh corgi, TABBY CAT, T-shirt, cellphone"
+    assert resolve_targets(wanted, names) == [263, 281, 610, 487]
+    assert resolve_targets("crane", names) == [517]  # a class name wins over the crane bird's word
+    with pytest.raises(EvodreamError, match=r"'panda' could be 'lesser panda' \(387\) or 'giant panda'"):
+        resolve_targets("panda", names)
+    with pytest.raises(EvodreamError, match=r"Did you mean 'Pembroke' \(Pembroke Welsh corgi\), "
+                                            r"'Cardigan' \(Cardigan Welsh corgi\)"):
+        resolve_targets("corgi", names)
+    # Only ImageNet's own list gets its words: another list of 1,000 names, or digits, does not.
+    assert synonyms_for(DIGITS) is None and synonyms_for(list(names[:-1]) + ["loo roll"]) is None
+    with pytest.raises(EvodreamError, match="unknown class 'tabby cat'"):
+        resolve_targets("tabby cat", list(names[:-1]) + ["loo roll"])
+    # Every class's words include its name, but for the two names torchvision tells apart.
+    words = imagenet_synonyms()
+    renamed = [i for i, name in enumerate(names) if name.lower() not in [w.lower() for w in words[i]]]
+    assert len(words) == 1000 and renamed == [134, 639]  # 'crane bird', 'maillot tank suit'
+    assert main(["classes", "efficientnet-lite0", "--search", "corgi"]) == 0
+    assert capsys.readouterr().out == ("  263  Pembroke  (Pembroke Welsh corgi)\n"
+                                       "  264  Cardigan  (Cardigan Welsh corgi)\n")
 
 
 # --- torchvision -------------------------------------------------------------------------------

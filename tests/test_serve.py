@@ -158,7 +158,7 @@ def test_serves_only_images_inside_run_folders(client, runs):
 
 
 BAD_STARTS = {
-    "unknown class": ({"targets": ["tabby cat"], "model": "efficientnet-lite0"}, 400, "Did you mean"),
+    "unknown class": ({"targets": ["tabby kat"], "model": "efficientnet-lite0"}, 400, "Did you mean 'tabby'"),
     "class index out of range": ({"targets": [10]}, 400, "out of range"),
     "no classes": ({"targets": []}, 400, "pick at least one class"),
     "classes not a list": ({"targets": {"a": 1}}, 400, "list of class names"),

@@ -183,25 +183,54 @@ def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequ
 class ClassLookup:
     """Class names to indices. The exact spelling wins; otherwise case is ignored when that leaves
     one class. ImageNet needs both: 'Cardigan' is the corgi and 'cardigan' the sweater, so
-    'CARDIGAN' is refused by name."""
+    'CARDIGAN' is refused by name. An ImageNet class also answers to its other WordNet words
+    ('Pembroke Welsh corgi', 'tabby cat'), after every class name."""
 
     def __init__(self, class_names: Sequence[str]):
+        from .imagenet import synonyms_for
+
         self.class_names = class_names
         self.exact = {name: i for i, name in enumerate(class_names)}
         self.folded: dict[str, list[int]] = {}
         for i, name in enumerate(class_names):
             self.folded.setdefault(name.lower(), []).append(i)
+        self.synonyms = synonyms_for(class_names)
+        self.by_synonym: dict[str, list[int]] = {}
+        for i, words in enumerate(self.synonyms or ()):
+            for word in words:
+                classes = self.by_synonym.setdefault(word.lower(), [])
+                if i not in classes:
+                    classes.append(i)
 
     def index(self, name: str) -> int | None:
         """The class called ``name``, or None when there is none."""
         name = str(name).strip()
         if name in self.exact:
             return self.exact[name]
-        matches = self.folded.get(name.lower(), [])
+        key = name.lower()
+        matches = self.folded.get(key) or self.by_synonym.get(key, [])
         if len(matches) > 1:
             spelled = " or ".join(f"{self.class_names[i]!r} ({i})" for i in matches)
             raise EvodreamError(f"class {name!r} could be {spelled}: give its exact spelling or index")
         return matches[0] if matches else None
+
+    def other_words(self, index: int) -> list[str]:
+        """The class's WordNet words besides its name (none for a model without them)."""
+        if self.synonyms is None:
+            return []
+        return [w for w in self.synonyms[index] if w.lower() != self.class_names[index].lower()]
+
+    def mentioning(self, text: str) -> list[int]:
+        """Classes whose name or other words contain ``text`` (case ignored), in class order."""
+        needle = text.strip().lower()
+        return [i for i, name in enumerate(self.class_names)
+                if needle in name.lower() or any(needle in w.lower() for w in self.other_words(i))]
+
+    def spelled(self, index: int) -> str:
+        """A class's name, quoted, with its first two other words when it has some."""
+        words = self.other_words(index)
+        shown = ", ".join(words[:2]) + (", ..." if len(words) > 2 else "")
+        return repr(self.class_names[index]) + (f" ({shown})" if words else "")
 
 
 def _resolve_one(item, lookup: ClassLookup) -> int:
@@ -217,9 +246,9 @@ def _resolve_one(item, lookup: ClassLookup) -> int:
     if index is not None:
         return index
     key = str(item).strip().lower()
-    hints = difflib.get_close_matches(key, list(lookup.folded), n=3, cutoff=0.6)
-    hints += [c for c in lookup.folded if key in c and c not in hints][: 3 - len(hints)]
-    spelled = [repr(class_names[i]) for h in hints for i in lookup.folded[h]][:3]
-    suggestion = f" Did you mean {', '.join(spelled)}?" if spelled else ""
+    words = {**lookup.by_synonym, **lookup.folded}  # a class name's own classes where a word is both
+    close = [i for h in difflib.get_close_matches(key, list(words), n=3, cutoff=0.6) for i in words[h]]
+    hints = list(dict.fromkeys(lookup.mentioning(key)[:3] + close))  # 'corgi' is in two names' words
+    suggestion = f" Did you mean {', '.join(lookup.spelled(i) for i in hints[:3])}?" if hints else ""
     raise EvodreamError(f"unknown class {item!r}.{suggestion} "
                         "Run `evodream classes MODEL --search TEXT` to look.")

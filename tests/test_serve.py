@@ -82,9 +82,12 @@ def test_the_page_and_its_options(client):
 
 def test_class_suggestions(client):
     cats = client.get("/api/classes/efficientnet-lite0", params={"q": "tabby"}).json()
-    assert cats["count"] == 1000 and cats["suggestions"][0] == {"index": 281, "name": "tabby"}
+    assert cats["count"] == 1000
+    assert cats["suggestions"][0] == {"index": 281, "name": "tabby", "words": ["tabby cat"]}
+    corgis = client.get("/api/classes/efficientnet-lite0", params={"q": "corgi"}).json()["suggestions"]
+    assert [(s["index"], s["name"]) for s in corgis] == [(263, "Pembroke"), (264, "Cardigan")]
     digits = client.get("/api/classes/lenet-mnist", params={"q": "7"}).json()["suggestions"]
-    assert digits == [{"index": 7, "name": "7"}]
+    assert digits == [{"index": 7, "name": "7", "words": []}]
     assert "unknown model" in error_of(client.get("/api/classes/resnet"), 404)
 
 

@@ -46,15 +46,20 @@ def class_names(model: str) -> tuple[str, ...]:
 
 
 def suggest(model: str, text: str, limit: int = 20) -> list[dict]:
-    """Classes whose name starts with, then contains, `text` (case-insensitive); an index matches itself."""
+    """Classes whose name starts with, then contains, `text` (case-insensitive), then those whose
+    other words contain it (ImageNet's WordNet words: 'corgi'); an index matches itself."""
+    from ..classifiers.registry import ClassLookup
+
     names = class_names(model)
     needle = text.strip().lower()
     if needle.isdigit() and int(needle) < len(names):
         first = [int(needle)]
     else:
         first = [i for i, n in enumerate(names) if n.lower().startswith(needle)]
+    lookup = ClassLookup(names)
     rest = [i for i, n in enumerate(names) if needle in n.lower() and i not in first]
-    return [{"index": i, "name": names[i]} for i in (first + rest)[:limit]]
+    rest += [i for i in lookup.mentioning(needle) if i not in first and i not in rest]
+    return [{"index": i, "name": names[i], "words": lookup.other_words(i)} for i in (first + rest)[:limit]]
 
 
 def _integer(body: dict, key: str, default, low: int, high: int) -> int:

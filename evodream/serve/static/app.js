@@ -204,7 +204,7 @@ async function suggest() {
     activeSuggestion = data.suggestions.length ? 0 : -1;
     $("#suggestions").replaceChildren(...data.suggestions.map((s, i) => {
       const li = document.createElement("li");
-      li.textContent = `${s.name} (${s.index})`;
+      li.textContent = `${s.name} (${s.index})` + (s.words.length ? ` · ${s.words.join(", ")}` : "");
       li.dataset.index = s.index;
       li.role = "option";
       if (i === 0) li.className = "active";

@@ -4,6 +4,8 @@ import math
 
 # The ways to name a model besides the built-in names (each command lists its own default first).
 MODEL_FORMS = "torchvision:ARCH, a TorchScript file or package.module:function"
+TARGET_HELP = ("'all' (default), or class names / indices separated by commas; an ImageNet class also by "
+               "its other WordNet words ('Pembroke Welsh corgi'): `evodream classes MODEL --search TEXT`")
 
 
 def finite_float(text: str) -> float:

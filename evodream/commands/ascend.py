@@ -6,7 +6,7 @@ import statistics
 import time
 
 from ..errors import EvodreamError
-from . import MODEL_FORMS, add_model_flags, add_torch_engine_flag, finite_float, optional_float
+from . import MODEL_FORMS, TARGET_HELP, add_model_flags, add_torch_engine_flag, finite_float, optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -21,7 +21,7 @@ def register(sub, parser_class=None) -> None:
                    help=f"lenet-mnist (default), efficientnet-lite0, {MODEL_FORMS} (see `evodream models`); "
                         "it must have gradients")
     p.add_argument("--target", default="all",
-                   help="'all' (default), or class names / indices separated by commas")
+                   help=TARGET_HELP)
     p.add_argument("--steps", type=int, default=300, help="stop after this many steps (default 300)")
     p.add_argument("--max-evals", type=int, help="stop after this many forward+backward image passes")
     p.add_argument("--goal", type=optional_float, default=0.9999,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from . import optional_float
+from . import TARGET_HELP, optional_float
 
 
 def register(sub, parser_class=None) -> None:
@@ -17,8 +17,7 @@ def register(sub, parser_class=None) -> None:
                                    "reuses finished runs and resumes unfinished ones.")
     p.add_argument("--model", default="lenet-mnist",
                    help="model name (default lenet-mnist; see `evodream models`)")
-    p.add_argument("--targets", default="all",
-                   help="'all' (default) or class names / indices, comma-separated")
+    p.add_argument("--targets", default="all", help=TARGET_HELP)
     p.add_argument("--budget", type=int, default=20_000,
                    help="evaluations (images scored) each method may spend (default 20000)")
     p.add_argument("--seed", type=int, default=0, help="random seed shared by every method (default 0)")

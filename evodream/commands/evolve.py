@@ -6,7 +6,7 @@ import statistics
 import time
 
 from ..errors import EvodreamError
-from . import MODEL_FORMS, add_model_flags, finite_float, optional_float
+from . import MODEL_FORMS, TARGET_HELP, add_model_flags, finite_float, optional_float
 
 
 def _optional_str(text: str):
@@ -35,7 +35,7 @@ def register(sub, parser_class=None) -> None:
     p.add_argument("--plugin", dest="plugins", metavar="MODULE[,MODULE]",
                    help="import these modules first: they may register encodings, algorithms, emitters or "
                         "priors (a plugin runs code: use modules you trust)")
-    p.add_argument("--target", help="'all' (default), or class names / indices separated by commas")
+    p.add_argument("--target", help=TARGET_HELP)
     p.add_argument("--population", type=int,
                    help="children per generation (map-elites) or per target (ga); default: the recipe's "
                         "(fast 10, lowres-cma 32 on images of 64 px or more and 16 below, cppn-cma 16, "

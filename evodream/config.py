@@ -47,7 +47,8 @@ RECIPE_DEFAULTS["paper-cppn"] = {**RECIPE_DEFAULTS["paper"], "encoding": "cppn"}
 # paper-cppn with a tenth of the children laying another elite's pattern over their own. Over all
 # 1,000 ImageNet classes its median over seeds led paper-cppn's at 50k, 100k (seeds 0-5) and 200k
 # (seeds 0-3) evaluations: 14.6 / 29.2 / 51.1% against 9.9 / 22.1 / 42.8% (README, "ImageNet
-# efficiency"), though its larger networks make each evaluation slower.
+# efficiency"). Its larger networks make each evaluation slower (a whole 200k run x1.37), yet in
+# that run it also led at equal time.
 RECIPE_DEFAULTS["cross-cppn"] = {**RECIPE_DEFAULTS["paper-cppn"], "crossover_rate": 0.1}
 # What a recipe implies where it leaves one of these open: direct pixels, mutation alone, no crossing.
 RECIPE_IMPLIED = {"encoding": "direct", "emitters": "mutation", "crossover_rate": 0.0}

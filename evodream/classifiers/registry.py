@@ -184,7 +184,7 @@ class ClassLookup:
     """Class names to indices. The exact spelling wins; otherwise case is ignored when that leaves
     one class. ImageNet needs both: 'Cardigan' is the corgi and 'cardigan' the sweater, so
     'CARDIGAN' is refused by name. An ImageNet class also answers to its other WordNet words
-    ('Pembroke Welsh corgi', 'tabby cat'), after every class name."""
+    ('Pembroke Welsh corgi', 'tabby cat'), but a class name wins over another class's word."""
 
     def __init__(self, class_names: Sequence[str]):
         from .imagenet import synonyms_for

@@ -56,9 +56,11 @@ def suggest(model: str, text: str, limit: int = 20) -> list[dict]:
         first = [int(needle)]
     else:
         first = [i for i, n in enumerate(names) if n.lower().startswith(needle)]
+    seen = set(first)  # sets: a one-letter search matches most of ImageNet's classes
+    rest = [i for i, n in enumerate(names) if needle in n.lower() and i not in seen]
+    seen.update(rest)
     lookup = ClassLookup(names)
-    rest = [i for i, n in enumerate(names) if needle in n.lower() and i not in first]
-    rest += [i for i in lookup.mentioning(needle) if i not in first and i not in rest]
+    rest += [i for i in lookup.mentioning(needle) if i not in seen]
     return [{"index": i, "name": names[i], "words": lookup.other_words(i)} for i in (first + rest)[:limit]]
 
 

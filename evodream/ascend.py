@@ -171,7 +171,7 @@ def ascend(config: AscendConfig, out: str | Path, *, progress: bool = True) -> A
     if (Path(out) / MANIFEST).exists():  # RunFolder.create would suggest --resume, which ascent lacks
         raise EvodreamError(f"{out} already holds a run: choose a new --out name")
     classifier = ModelSpec.of(config).load()
-    targets = resolve_targets(config.target, classifier.class_names)
+    targets = resolve_targets(config.target, classifier.class_names, model=config.model)
     names = [classifier.class_names[t] for t in targets]
     size = crop_render_size(classifier.input_size) if config.ten_crop else classifier.input_size
     if config.jitter >= size:

@@ -162,7 +162,7 @@ def deep_dream(config: DreamConfig, out: str | Path, *, progress: bool = True) -
     classifier = ModelSpec.of(config).load()
     targets: list[int] = []
     if config.target:
-        targets = resolve_targets(config.target, classifier.class_names)
+        targets = resolve_targets(config.target, classifier.class_names, model=config.model)
         objective = ClassObjective(Objective(classifier, targets, kind=config.confidence,
                                              priors=config.priors))
         layer = None

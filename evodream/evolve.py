@@ -100,7 +100,7 @@ def build_scoring(config: EvolveConfig) -> tuple[EvolveConfig, Classifier, list,
     it names: what renders and scores a population, built alike by a run's own process and by each of
     its workers (evodream.workers)."""
     classifier = ModelSpec.of(config).load()
-    targets = resolve_targets(config.target, classifier.class_names)
+    targets = resolve_targets(config.target, classifier.class_names, model=config.model)
     # Recipe "auto" resolves here, once the model and the number of targets are known.
     config = validate(config.resolved((classifier.channels, classifier.input_size, len(targets))))
     encoding = build_encoding(config, classifier.channels, classifier.input_size)

@@ -94,7 +94,11 @@ def workspace(tmp_path_factory):
 CASES = {
     "evolve: unknown model": (["evolve", "--model", "lenet-mnst", "--out", "o"],
                               "did you mean 'lenet-mnist'"),
-    "evolve: unknown class": (["evolve", "--target", "seven", "--out", "o"], "unknown class 'seven'"),
+    "evolve: unknown class": (["evolve", "--target", "seven", "--out", "o"],
+                              "unknown class 'seven'. Run `evodream classes lenet-mnist --search TEXT`"),
+    "evolve: ImageNet class of the default model": (
+        ["evolve", "--target", "Macaw", "--out", "o"],
+        "unknown class 'Macaw' for lenet-mnist: it is an ImageNet class, so pass --model efficientnet-lite0"),
     "evolve: class index out of range": (["evolve", "--target", "12", "--out", "o"], "out of range"),
     "evolve: unknown encoding": (["evolve", "--encoding", "pixels", "--out", "o"],
                                  "unknown encoding 'pixels'"),

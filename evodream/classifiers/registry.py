@@ -159,20 +159,22 @@ def check_model_and_targets(name: str, targets) -> None:
     the model name's form, and the targets of a built-in or torchvision model."""
     names = class_names_without_weights(name)
     if names is not None:
-        resolve_targets(targets, names)
+        resolve_targets(targets, names, model=name)
     elif _is_custom(name) and not _is_custom_form(name):
         raise _unknown_model(name)
 
 
-def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequence[str]) -> list[int]:
-    """Class indices from 'all', indices, or names (case-insensitive, with suggestions on a miss)."""
+def resolve_targets(targets: str | Sequence[str | int] | None, class_names: Sequence[str],
+                    model: str | None = None) -> list[int]:
+    """Class indices from 'all', indices, or names (case-insensitive, with suggestions on a miss;
+    ``model``, the name the user gave, goes into the miss's advice)."""
     if targets is None or (isinstance(targets, str) and targets.strip().lower() == "all"):
         return list(range(len(class_names)))
     items = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else list(targets)
     lookup = ClassLookup(class_names)
     resolved: list[int] = []
     for item in items:
-        index = _resolve_one(item, lookup)
+        index = _resolve_one(item, lookup, model)
         if index not in resolved:
             resolved.append(index)
     if not resolved:
@@ -233,7 +235,7 @@ class ClassLookup:
         return repr(self.class_names[index]) + (f" ({shown})" if words else "")
 
 
-def _resolve_one(item, lookup: ClassLookup) -> int:
+def _resolve_one(item, lookup: ClassLookup, model: str | None) -> int:
     class_names = lookup.class_names
     if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
         index = int(item)
@@ -245,10 +247,26 @@ def _resolve_one(item, lookup: ClassLookup) -> int:
     index = lookup.index(item)
     if index is not None:
         return index
+    if _is_imagenet_class(item, class_names):
+        raise EvodreamError(f"unknown class {item!r} for {model or 'this model'}: it is an ImageNet class, "
+                            f"so pass --model {EFFICIENTNETS[0]} (or another ImageNet model)")
     key = str(item).strip().lower()
     words = {**lookup.by_synonym, **lookup.folded}  # a class name's own classes where a word is both
     close = [i for h in difflib.get_close_matches(key, list(words), n=3, cutoff=0.6) for i in words[h]]
     hints = list(dict.fromkeys(lookup.mentioning(key)[:3] + close))  # 'corgi' is in two names' words
     suggestion = f" Did you mean {', '.join(lookup.spelled(i) for i in hints[:3])}?" if hints else ""
     raise EvodreamError(f"unknown class {item!r}.{suggestion} "
-                        "Run `evodream classes MODEL --search TEXT` to look.")
+                        f"Run `evodream classes {model or 'MODEL'} --search TEXT` to look.")
+
+
+def _is_imagenet_class(item, class_names: Sequence[str]) -> bool:
+    """Whether a name another model lacks is ImageNet's (the default model reads digits)."""
+    from .imagenet import imagenet_class_names
+
+    imagenet = imagenet_class_names()
+    if tuple(class_names) == imagenet:
+        return False
+    try:
+        return ClassLookup(imagenet).index(item) is not None
+    except EvodreamError:  # a word of several ImageNet classes ('panda')
+        return True

@@ -111,7 +111,8 @@ def _targets(body: dict, model: str) -> list[int]:
             f"{len(value)} targets for a model of {len(class_names(model))} classes: "
             "list each class once, or 'all'"
         )
-    return resolve_targets([v if isinstance(v, int) else v.strip() for v in value], class_names(model))
+    items = [v if isinstance(v, int) else v.strip() for v in value]
+    return resolve_targets(items, class_names(model), model=model)
 
 
 def run_name(model: str, method: str, taken) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -44,8 +45,23 @@ def _classes(args) -> int:
         words = lookup.other_words(index)
         print(f"{index:5d}  {names[index]}" + (f"  ({', '.join(words)})" if words else ""))
     if not shown:
-        raise EvodreamError(f"no class of {args.model} contains {args.search!r}: try a shorter --search")
+        fix = _on_imagenet(names, args.search or "") or "try a shorter --search"
+        raise EvodreamError(f"no class of {args.model} contains {args.search!r}: {fix}")
     return 0
+
+
+def _on_imagenet(names, text: str) -> str:
+    """Where a search another model's classes miss finds ImageNet classes, the command to see them
+    (the default model reads digits, so 'macaw' is most often a missing --model)."""
+    from .classifiers.imagenet import imagenet_class_names
+    from .classifiers.registry import EFFICIENTNETS, ClassLookup
+
+    imagenet = imagenet_class_names()
+    found = [] if tuple(names) == imagenet else ClassLookup(imagenet).mentioning(text)
+    if not found:
+        return ""
+    model = EFFICIENTNETS[0]
+    return f"ImageNet has {len(found)}: see `evodream classes {model} --search {shlex.quote(text)}`"
 
 
 def _run_target(manifest: dict, wanted: str | None) -> tuple[int, str]:

@@ -166,7 +166,11 @@ CASES = {
     "render: --out not an image name": (["render", "run", "--out", "picture.xyz"], "no image extension"),
     "render: genome with a cycle": (["render", "cycle-run", "--out", "r.png"], "form a cycle"),
     "classes: unknown model": (["classes", "lenet-mnst"], "unknown model 'lenet-mnst'"),
-    "classes: nothing matches": (["classes", "lenet-mnist", "--search", "zebra"], "no class of lenet-mnist"),
+    "classes: nothing matches": (["classes", "lenet-mnist", "--search", "zebu"],
+                                 "no class of lenet-mnist contains 'zebu': try a shorter --search"),
+    "classes: an ImageNet search of the default model": (
+        ["classes", "lenet-mnist", "--search", "Zebra"],
+        "no class of lenet-mnist contains 'Zebra': ImageNet has 1: see `evodream classes efficientnet-lite0"),
     "models: unknown flag": (["models", "--all"], "unrecognized arguments: --all"),
     "unknown subcommand": (["breed"], "invalid choice: 'breed'"),
     "evolve: checkpoint count past int64": (["evolve", "--resume", "huge-count-run", "--generations", "9"],

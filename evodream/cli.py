@@ -51,17 +51,15 @@ def _classes(args) -> int:
 
 
 def _on_imagenet(names, text: str) -> str:
-    """Where a search another model's classes miss finds ImageNet classes, the command to see them
-    (the default model reads digits, so 'macaw' is most often a missing --model)."""
-    from .classifiers.imagenet import imagenet_class_names
-    from .classifiers.registry import EFFICIENTNETS, ClassLookup
+    """Where a search another model's classes miss finds ImageNet classes, the command to see them."""
+    from .classifiers.registry import EFFICIENTNETS, imagenet_lookup_besides
 
-    imagenet = imagenet_class_names()
-    found = [] if tuple(names) == imagenet else ClassLookup(imagenet).mentioning(text)
+    imagenet = imagenet_lookup_besides(names)
+    found = imagenet.mentioning(text) if imagenet is not None else []
     if not found:
         return ""
-    model = EFFICIENTNETS[0]
-    return f"ImageNet has {len(found)}: see `evodream classes {model} --search {shlex.quote(text)}`"
+    command = f"evodream classes {EFFICIENTNETS[0]} --search {shlex.quote(text)}"
+    return f"ImageNet has {len(found)}: see `{command}`"
 
 
 def _run_target(manifest: dict, wanted: str | None) -> tuple[int, str]:

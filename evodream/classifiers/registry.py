@@ -259,14 +259,22 @@ def _resolve_one(item, lookup: ClassLookup, model: str | None) -> int:
                         f"Run `evodream classes {model or 'MODEL'} --search TEXT` to look.")
 
 
-def _is_imagenet_class(item, class_names: Sequence[str]) -> bool:
-    """Whether a name another model lacks is ImageNet's (the default model reads digits)."""
+def imagenet_lookup_besides(class_names: Sequence[str]) -> ClassLookup | None:
+    """ImageNet's classes, to point a user who names one to a model that has it; None for a model
+    whose classes are ImageNet's already (the default model reads digits, so 'macaw' asked of it is
+    most often a missing --model)."""
     from .imagenet import imagenet_class_names
 
     imagenet = imagenet_class_names()
-    if tuple(class_names) == imagenet:
+    return None if tuple(class_names) == imagenet else ClassLookup(imagenet)
+
+
+def _is_imagenet_class(item, class_names: Sequence[str]) -> bool:
+    """Whether a name the model lacks is one of ImageNet's classes or words."""
+    imagenet = imagenet_lookup_besides(class_names)
+    if imagenet is None:
         return False
     try:
-        return ClassLookup(imagenet).index(item) is not None
+        return imagenet.index(item) is not None
     except EvodreamError:  # a word of several ImageNet classes ('panda')
         return True

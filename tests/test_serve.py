@@ -162,6 +162,9 @@ def test_serves_only_images_inside_run_folders(client, runs):
 
 BAD_STARTS = {
     "unknown class": ({"targets": ["tabby kat"], "model": "efficientnet-lite0"}, 400, "Did you mean 'tabby'"),
+    "ImageNet class of the digit model": ({"targets": ["macaw"], "model": "lenet-mnist"}, 400,
+                                          "it is an ImageNet class, so pick efficientnet-lite0 "
+                                          "(or another ImageNet model) in the Model menu"),
     "class index out of range": ({"targets": [10]}, 400, "out of range"),
     "no classes": ({"targets": []}, 400, "pick at least one class"),
     "classes not a list": ({"targets": {"a": 1}}, 400, "list of class names"),

@@ -103,6 +103,9 @@ def test_grid_kind_tables_exclusions_and_priors():
      "make 1,000,000 combinations, more than a sweep runs (100,000)"),
     ({"grid": {"model": ["lenet-mnist", "lenet-mnsit"]}}, "model lenet-mnsit: unknown model 'lenet-mnsit'"),
     ({"grid": {"target": ["3", "giraffe"]}}, "model lenet-mnist: unknown class 'giraffe'"),
+    ({"grid": {"target": ["3", "macaw"]}},
+     "in the sweep file, unknown class 'macaw' for lenet-mnist: it is an ImageNet class, "
+     "so set model = \"efficientnet-lite0\""),
     ({"grid": {"algorithm": ["ascent"]}, "settings": {"model": "efficientnet-lite0", "target": "macw"}},
      "Did you mean 'macaw'"),
 ])

@@ -248,8 +248,7 @@ def _resolve_one(item, lookup: ClassLookup, model: str | None) -> int:
     if index is not None:
         return index
     if _is_imagenet_class(item, class_names):
-        raise EvodreamError(f"unknown class {item!r} for {model or 'this model'}: it is an ImageNet class, "
-                            f"so pass --model {EFFICIENTNETS[0]} (or another ImageNet model)")
+        raise ImageNetClassElsewhere(item, model)
     key = str(item).strip().lower()
     words = {**lookup.by_synonym, **lookup.folded}  # a class name's own classes where a word is both
     close = [i for h in difflib.get_close_matches(key, list(words), n=3, cutoff=0.6) for i in words[h]]
@@ -257,6 +256,20 @@ def _resolve_one(item, lookup: ClassLookup, model: str | None) -> int:
     suggestion = f" Did you mean {', '.join(lookup.spelled(i) for i in hints[:3])}?" if hints else ""
     raise EvodreamError(f"unknown class {item!r}.{suggestion} "
                         f"Run `evodream classes {model or 'MODEL'} --search TEXT` to look.")
+
+
+class ImageNetClassElsewhere(EvodreamError):
+    """A class the model lacks and ImageNet's models have. The fix is another model, said in the words
+    of the place the class was asked from: a flag, a sweep file's key, the live page's menu."""
+
+    def __init__(self, item, model: str | None):
+        self.item, self.model = item, model
+        super().__init__(self.advise(f"pass --model {EFFICIENTNETS[0]} (or another ImageNet model)"))
+
+    def advise(self, fix: str) -> str:
+        """The message with ``fix`` as its way out."""
+        model = self.model or "this model"
+        return f"unknown class {self.item!r} for {model}: it is an ImageNet class, so {fix}"
 
 
 def imagenet_lookup_besides(class_names: Sequence[str]) -> ClassLookup | None:

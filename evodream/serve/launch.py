@@ -92,6 +92,7 @@ def _goal(body: dict):
 
 def _targets(body: dict, model: str) -> list[int]:
     from ..classifiers import resolve_targets
+    from ..classifiers.registry import EFFICIENTNETS, ImageNetClassElsewhere
 
     value = body.get("targets")
     if isinstance(value, str):
@@ -112,7 +113,11 @@ def _targets(body: dict, model: str) -> list[int]:
             "list each class once, or 'all'"
         )
     items = [v if isinstance(v, int) else v.strip() for v in value]
-    return resolve_targets(items, class_names(model), model=model)
+    try:
+        return resolve_targets(items, class_names(model), model=model)
+    except ImageNetClassElsewhere as exc:
+        raise EvodreamError(exc.advise(f"pick {EFFICIENTNETS[0]} (or another ImageNet model) "
+                                       "in the Model menu")) from None
 
 
 def run_name(model: str, method: str, taken) -> str:

@@ -230,10 +230,13 @@ def expand(data: dict) -> Grid:
 
 def _check_model(config: dict) -> None:
     """A misspelt model or class fails here, before --dry-run says all is well, not in every job."""
-    from ..classifiers.registry import check_model_and_targets
+    from ..classifiers.registry import EFFICIENTNETS, ImageNetClassElsewhere, check_model_and_targets
 
     try:
         check_model_and_targets(config["model"], config["target"])
+    except ImageNetClassElsewhere as exc:
+        raise EvodreamError("in the sweep file, " + exc.advise(
+            f'set model = "{EFFICIENTNETS[0]}" (or another ImageNet model) for it')) from None
     except EvodreamError as exc:
         raise EvodreamError(f"in the sweep file, model {config['model']}: {exc}") from None
 

@@ -184,6 +184,23 @@ def test_weight_mutation_moves_weights_within_range():
     assert np.array_equal(np.concatenate([g.weight for g in still]), old)
 
 
+def test_weight_steps_halve_every_k_generations():
+    weights_only = dict(add_connection=0, delete_connection=0, add_node=0, delete_node=0,
+                        change_activation=0, weight_rate=1.0)
+    scheduled = CPPNEncoding(1, 8, halve_every=100, **weights_only)
+    assert scheduled.eta_at(0) == 15 and scheduled.eta_at(99) == 15 and scheduled.eta_at(250) == 60
+    assert math.isfinite(scheduled.eta_at(10 ** 9))
+    population = scheduled.random(40, np.random.default_rng(1))
+    def steps(encoding, generation):
+        children = encoding.mutate(population, np.random.default_rng(2), generation)
+        return np.concatenate([c.weight - p.weight for c, p in zip(children, population)])
+    # Past the first period a child is mutated as under twice the eta, with the same draws.
+    doubled = CPPNEncoding(1, 8, eta=30, **weights_only)
+    assert np.array_equal(steps(scheduled, 100), steps(doubled, 0))
+    assert np.array_equal(steps(scheduled, 99), steps(CPPNEncoding(1, 8, **weights_only), 0))
+    assert 0.4 < np.abs(steps(scheduled, 100)).mean() / np.abs(steps(scheduled, 0)).mean() < 0.6
+
+
 def test_strength_scales_mutation():
     encoding = CPPNEncoding(3, 8)
     rng = np.random.default_rng(2)
@@ -273,10 +290,11 @@ def test_settings_and_constructor_checks():
     json.dumps(settings)
     assert settings["encoding"] == "cppn" and settings["colour"] == "hsv"
     for key in ("add_connection", "delete_connection", "add_node", "delete_node", "change_activation",
-                "weight_rate", "eta", "weight_range", "max_nodes", "max_connections", "init_weight"):
+                "weight_rate", "eta", "weight_range", "max_nodes", "max_connections", "init_weight",
+                "halve_every"):
         assert key in settings
     for kwargs in ({"colour": "cmyk"}, {"add_node": 1.5}, {"weight_range": 0.0}, {"max_nodes": 3},
-                   {"eta": -1.0}, {"init_weight": 20.0}):
+                   {"eta": -1.0}, {"init_weight": 20.0}, {"halve_every": -1}):
         with pytest.raises(EvodreamError):
             CPPNEncoding(3, 32, **kwargs)
     with pytest.raises(EvodreamError):

@@ -64,6 +64,9 @@ def register(sub, parser_class=None) -> None:
                    help="per-gene (direct) or per-weight (cppn) mutation rate")
     p.add_argument("--eta", type=finite_float,
                    help="polynomial mutation's distribution index (small = bold steps)")
+    p.add_argument("--halve-every", type=int, metavar="GENERATIONS",
+                   help="halve the mutation every this many generations: the direct encoding's rate (the "
+                        "paper's schedule, 1000), the cppn weight steps (eta doubles); default 0, never")
     p.add_argument("--crossover-rate", type=finite_float,
                    help="chance a child is also crossed with another elite (pixel and grid genomes: genes "
                         "mixed; cppn: the elite's pattern laid over the child's); default: the recipe's "

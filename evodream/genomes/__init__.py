@@ -27,7 +27,7 @@ def _build_cppn(config, channels: int, size: int):
     from .cppn import CPPNEncoding
 
     return CPPNEncoding(channels, size, colour=config.colour, weight_rate=config.mutation_rate,
-                        eta=config.eta)
+                        eta=config.eta, halve_every=config.halve_every)
 
 
 # Unbounded genes: mutation_rate is the share of genes a mutation moves (by N(0, 0.5 * strength)).

@@ -8,7 +8,8 @@ population: no hidden nodes; all four inputs connected to every output, weights 
 gives mostly hard-edged first images (at 64x64: 70% of pixels saturated to black or white, 24%
 of images flat); +-3 gives smoother gradients, blobs and bands (42%, 16%), and +-1 mostly gentle
 ramps. Weights may later wander over [-weight_range, weight_range] (default 10, the paper's
-range).
+range). With halve_every (--halve-every) the weight mutation's eta doubles every that many
+generations, for finer steps as the archive matures.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class CPPNEncoding(Encoding):
                  delete_connection: float = 0.3, add_node: float = 0.5, delete_node: float = 0.2,
                  change_activation: float = 0.1, weight_rate: float = 0.1, eta: float = 15.0,
                  weight_range: float = 10.0, max_nodes: int = 200, max_connections: int = 1000,
-                 init_weight: float = 3.0):
+                 init_weight: float = 3.0, halve_every: int = 0):
         super().__init__(channels, size)
         if channels not in (1, 3):
             raise EvodreamError(f"the cppn encoding makes 1- or 3-channel images, not {channels}; "
@@ -55,6 +56,9 @@ class CPPNEncoding(Encoding):
             raise EvodreamError(f"cppn init_weight is {init_weight}; use a number in (0, weight_range]")
         if not eta > 0:
             raise EvodreamError(f"cppn eta is {eta}; use a positive number such as 15")
+        if halve_every < 0:
+            raise EvodreamError(f"cppn halve_every is {halve_every}; use 0 (never) or a number of "
+                                "generations")
         if max_nodes < N_IN + channels:
             raise EvodreamError(f"cppn max_nodes is {max_nodes}; it must be at least {N_IN + channels} "
                                 "(inputs and outputs)")
@@ -72,6 +76,7 @@ class CPPNEncoding(Encoding):
         self.init_weight = float(init_weight)
         self.max_nodes = int(max_nodes)
         self.max_connections = int(max_connections)
+        self.halve_every = int(halve_every)
 
     def settings(self) -> dict:
         return {**super().settings(), "colour": self.colour, "inputs": list(INPUTS),
@@ -80,7 +85,15 @@ class CPPNEncoding(Encoding):
                 "delete_node": self.delete_node, "change_activation": self.change_activation,
                 "weight_rate": self.weight_rate, "eta": self.eta, "weight_range": self.weight_range,
                 "init_weight": self.init_weight, "max_nodes": self.max_nodes,
-                "max_connections": self.max_connections}
+                "max_connections": self.max_connections, "halve_every": self.halve_every}
+
+    def eta_at(self, generation: int) -> float:
+        """The weight mutation's eta for a generation's children: it doubles every halve_every
+        generations, which about halves the weight steps (they scale as 1 / (eta + 1))."""
+        if self.halve_every:
+            # After 20 doublings the steps are a millionth of today's; capped so eta stays finite.
+            return self.eta * 2.0 ** min(generation // self.halve_every, 20)
+        return self.eta
 
     # -- population ---------------------------------------------------------------------------
 
@@ -99,7 +112,8 @@ class CPPNEncoding(Encoding):
         every operator probability and the weight rate of that genome's child, capped at 1."""
         # Built from the attributes on each call (a few microseconds), so they stay the one truth.
         settings = mutation.MutationSettings(**{f.name: getattr(self, f.name)
-                                                for f in fields(mutation.MutationSettings)})
+                                                for f in fields(mutation.MutationSettings)
+                                                if f.name != "eta"}, eta=self.eta_at(generation))
         return mutation.mutate(population, rng, settings, strength)
 
     def crossover(self, first: Sequence[CPPN], second: Sequence[CPPN],

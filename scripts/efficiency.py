@@ -21,7 +21,8 @@ fast-cppn (and with population 32), paper-cppn-pop500, spectral-cma (the lowres-
 today: CMA-ES over 64x64 1/f-weighted cosines, 32 children per generation on ImageNet, 16 on MNIST;
 spectral-cma-pop16: 16 on ImageNet too, as before), lowres-cma (the same over a 64x64 pixel-basis
 grid, and lowres-cma-g16 over a 16x16 one: the recipe before), cppn-cma, cross-cppn (the paper's
-recipe on CPPNs with --crossover-rate 0.1), paper-cppn-cross20 (the same at 0.2), auto (what a
+recipe on CPPNs with --crossover-rate 0.1 and its weight steps halved from generation 500;
+cross-cppn-fixed: never halved, the default before), paper-cppn-cross20 (crossing at 0.2), auto (what a
 user gets by default: on ImageNet cross-cppn in part a and spectral-cma in part b, so the defaults
 leave it out; on MNIST fast).
 
@@ -61,8 +62,10 @@ METHODS = {
     "lowres-cma": {"recipe": "lowres-cma", "encoding": "lowres", "population": 16},
     "lowres-cma-g16": {"recipe": "lowres-cma", "encoding": "lowres", "lowres_grid": 16, "population": 16},
     "cppn-cma": {"recipe": "cppn-cma"},
-    # the paper's recipe with a tenth (a fifth) of the children laying another elite's pattern over theirs
+    # the paper's recipe with a tenth (a fifth) of the children laying another elite's pattern over
+    # theirs; "fixed": the default before its weight steps were halved from generation 500
     "cross-cppn": {"recipe": "cross-cppn"},
+    "cross-cppn-fixed": {"recipe": "cross-cppn", "halve_every": 0},
     "paper-cppn-cross20": {"recipe": "paper-cppn", "crossover_rate": 0.2},
     "auto": {"recipe": "auto"},
 }
@@ -74,6 +77,7 @@ GOALS = {"a": {50_000: 0.30, 200_000: 0.88}, "b": {20_000: 0.99}}
 COLOURS = {"paper": "C0", "fast-cppn": "C1", "fast-cppn-pop32": "C2", "paper-cppn-pop500": "C3",
            "cppn-cma": "C4", "fast": "C5", "spectral-cma": "C6", "lowres-cma": "C7", "lowres-cma-g16": "C8",
            "spectral-cma-pop16": "C9", "paper-cppn-cross20": "goldenrod", "cross-cppn": "crimson",
+           "cross-cppn-fixed": "slateblue",
            "auto": "black"}
 # Folder names of runs made by hand before this script named its methods (kept readable).
 ALIASES = {"fast": ("fast-direct",)}

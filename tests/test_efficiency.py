@@ -330,9 +330,10 @@ def test_crossover_rate_is_the_recipes_unless_given(settings, rate):
     assert mnist.crossover_rate == settings.get("crossover_rate", 0.0)
 
 
-def test_cross_cppn_is_paper_cppn_crossing_a_tenth():
+def test_cross_cppn_is_paper_cppn_crossing_a_tenth_with_finer_steps_from_generation_500():
     cross, paper = EvolveConfig(recipe="cross-cppn").resolved(), EvolveConfig(recipe="paper-cppn").resolved()
-    assert dataclasses.replace(cross, recipe="paper-cppn", crossover_rate=0.0) == paper
+    assert dataclasses.replace(cross, recipe="paper-cppn", crossover_rate=0.0, halve_every=0) == paper
+    assert EvolveConfig(recipe="cross-cppn", halve_every=0).resolved().halve_every == 0  # the user's stands
 
 
 def test_auto_recipe_takes_cma_with_turns_up_to_the_few_target_limit():

@@ -53,9 +53,9 @@ def register(sub, parser_class=None) -> None:
                         "up to 50 classes and cross-cppn for more; else fast), fast (parents from "
                         "unfinished classes, adaptive mutation), paper (Nguyen et al.'s settings), "
                         "fast-cppn and paper-cppn (the same on CPPN genomes), cross-cppn (paper-cppn "
-                        "with --crossover-rate 0.1), lowres-cma (CMA-ES over a 64x64 grid of "
-                        "1/f-weighted cosines, the spectral encoding) or cppn-cma (CMA-ME over CPPN "
-                        "weights with mutation)")
+                        "with --crossover-rate 0.1 --halve-every 500), lowres-cma (CMA-ES over a "
+                        "64x64 grid of 1/f-weighted cosines, the spectral encoding) or cppn-cma (CMA-ME "
+                        "over CPPN weights with mutation)")
     p.add_argument("--confidence", help="fitness: log_prob (default), prob or margin")
     p.add_argument("--ten-crop", action="store_true", default=None,
                    help="average confidence over 10 crops (4 corners + centre, mirrored), as the paper "
@@ -66,7 +66,8 @@ def register(sub, parser_class=None) -> None:
                    help="polynomial mutation's distribution index (small = bold steps)")
     p.add_argument("--halve-every", type=int, metavar="GENERATIONS",
                    help="halve the mutation every this many generations: the direct encoding's rate (the "
-                        "paper's schedule, 1000), the cppn weight steps (eta doubles); default 0, never")
+                        "paper's schedule, 1000), the cppn weight steps (eta doubles); default: the recipe's "
+                        "(cross-cppn 500, the others 0: never)")
     p.add_argument("--crossover-rate", type=finite_float,
                    help="chance a child is also crossed with another elite (pixel and grid genomes: genes "
                         "mixed; cppn: the elite's pattern laid over the child's); default: the recipe's "
